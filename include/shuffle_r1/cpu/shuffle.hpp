@@ -1,0 +1,281 @@
+/// @file cpu/shuffle.hpp
+/// @brief CPU implementation of shuffle_pairs (ABS). Internal: include <shuffle_r1/shuffle.hpp>.
+#pragma once
+
+#ifndef SHUFFLE_R1_CONFIG_INCLUDED
+#error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
+#endif
+
+#include <shuffle_r1/detail/det_math.hpp>
+#include <shuffle_r1/detail/sampler.hpp>
+#include <shuffle_r1/error.hpp>
+#include <shuffle_r1/span.hpp>
+#include <shuffle_r1/types.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace shuffle_r1 {
+
+/// What shuffle_pairs did.
+struct shuffle_summary {
+  std::int64_t pairs = 0;          ///< K, pairs offered
+  std::int64_t nonzero_pairs = 0;  ///< pairs with positive sampling mass
+  std::int64_t rounds = 0;         ///< S
+  std::int64_t per_round = 0;      ///< pairs drawn per round (T, or fewer under shrink)
+  std::int64_t size = 0;           ///< rounds * per_round: entries written to `order`
+  std::int64_t extra_phases = 0;   ///< phases beyond the first, over all rounds (diagnostic)
+};
+
+namespace detail {
+
+/// Validated shape of a shuffle: S, T (requested) and the mass plan (without references).
+struct shuffle_shape {
+  std::int64_t rounds = 0, per_round = 0;
+};
+
+/// Checks every option that does not depend on the weights. @throws error.
+inline shuffle_shape validate_shuffle_options(const char* fn, std::int64_t K,
+                                              const shuffle_options& o) {
+  switch (o.kind) {
+    case transform::power:
+    case transform::softmax:
+    case transform::log_softmax:
+    case transform::inverse:
+      break;
+    default:
+      fail(errc::invalid_argument, fn, "options.kind has no valid transform value (",
+           static_cast<int>(o.kind), ")");
+  }
+  switch (o.on_short) {
+    case short_policy::error:
+    case short_policy::fill:
+    case short_policy::shrink:
+      break;
+    default:
+      fail(errc::invalid_argument, fn, "options.on_short has no valid policy value (",
+           static_cast<int>(o.on_short), ")");
+  }
+  if (o.rounds < 1 || o.rounds > 0xFFFFFFFFll)
+    fail(errc::invalid_argument, fn, "options.rounds is ", o.rounds,
+         ", expected 1 <= rounds < 2^32");
+  if (K > max_shuffle_pairs)
+    fail(errc::out_of_range, fn, "there are ", K, " pairs; at most ", max_shuffle_pairs,
+         " are supported");
+  if (o.step < 0 || o.step > 0xFFFFFFFFll)
+    fail(errc::invalid_argument, fn, "options.step is ", o.step, ", expected 0 <= step < 2^32");
+  const std::int64_t T = o.per_round < 0 ? K / o.rounds : o.per_round;
+  if (T > K)
+    fail(errc::too_few_pairs, fn, "options.per_round is ", T, " but there are only ", K,
+         " pairs; a round draws distinct pairs");
+  if (o.rounds > 0 && T > 0 && o.rounds > (std::int64_t{1} << 62) / T)
+    fail(errc::out_of_range, fn, "rounds * per_round overflows");
+  if (o.kind == transform::power && (!is_finite(o.coeff) || o.coeff < 0.0))
+    fail(errc::invalid_argument, fn, "options.coeff is ", o.coeff,
+         ", expected a finite value >= 0");
+  if (o.kind == transform::softmax || o.kind == transform::log_softmax) {
+    if (!is_finite(o.t_min) || !is_finite(o.t_max) || !(o.t_min > 0.0) || o.t_max < o.t_min)
+      fail(errc::invalid_argument, fn, "options.t_min = ", o.t_min, " and options.t_max = ",
+           o.t_max, " must be finite with 0 < t_min <= t_max");
+    if (o.total_steps < 1)
+      fail(errc::invalid_argument, fn, "options.total_steps is ", o.total_steps,
+           ", expected >= 1");
+    if (o.step > o.total_steps)
+      fail(errc::invalid_argument, fn, "options.step is ", o.step,
+           ", beyond options.total_steps = ", o.total_steps);
+  }
+  return shuffle_shape{o.rounds, T};
+}
+
+/// The temperature of the softmax / log_softmax schedules at this step (host, deterministic).
+SHUFFLE_R1_STRICT_FP inline double schedule_tau(const shuffle_options& o) noexcept {
+  SHUFFLE_R1_STRICT_FP_BODY
+  const double u = fp::div(static_cast<double>(o.step), static_cast<double>(o.total_steps));
+  const double phase = o.kind == transform::softmax ? det_cos_half_pi(u) : det_sin_half_pi(u);
+  return fp::add(fp::mul(fp::sub(o.t_max, o.t_min), phase), o.t_min);
+}
+
+}  // namespace detail
+
+namespace detail::cpu {
+
+/// Reusable scratch of the sampler.
+struct shuffle_scratch {
+  std::vector<std::uint64_t> mass, cum, cum_phase, fill_mass, fill_cum;
+  std::vector<std::uint32_t> guide, guide_phase, fill_guide;
+  std::vector<std::uint64_t> taken;  // bitmap of pairs taken in the current round
+};
+
+/// Checks weights (finite, >= 0) and fills the mass plan. @throws error naming the pair.
+template <class T>
+SHUFFLE_R1_STRICT_FP inline mass_plan plan_masses(const char* fn, host_span<const T> w,
+                                                  const shuffle_options& o) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  mass_plan m;
+  m.kind = o.kind;
+  m.coeff = o.coeff;
+  m.unit = pow2(mass_bits(static_cast<std::int64_t>(w.size())));
+  double w_max = 0.0, w_min = 0.0;
+  for (std::size_t j = 0; j < w.size(); ++j) {
+    const double v = static_cast<double>(w[j]);
+    if (!is_finite(w[j]))
+      fail(errc::non_finite, fn, "weights[", j, "] is ", v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+    if (v < 0.0) fail(errc::invalid_argument, fn, "weights[", j, "] is ", v, ", expected >= 0");
+    if (j == 0 || v > w_max) w_max = v;
+    if (j == 0 || v < w_min) w_min = v;
+  }
+  switch (o.kind) {
+    case transform::power:
+      m.w_ref = w_max;
+      if (o.coeff != 0.0 && o.coeff != 1.0 && w_max > 0.0) m.q_ref = det_log(w_max);
+      break;
+    case transform::softmax:
+      m.tau = schedule_tau(o);
+      m.w_ref = w_max;
+      break;
+    case transform::log_softmax:
+      m.tau = schedule_tau(o);
+      m.q_ref = det_log1p(fp::div(w_max, m.tau));
+      break;
+    case transform::inverse:
+      m.w_ref = w_min;
+      m.q_ref = fp::div(1.0, fp::add(w_min, 1e-6));
+      break;
+  }
+  return m;
+}
+
+/// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
+/// `taken` is given). Returns the table.
+inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
+                              const std::uint64_t* taken, std::vector<std::uint64_t>& cum,
+                              std::vector<std::uint32_t>& guide) {
+  cum.resize(static_cast<std::size_t>(K));
+  std::uint64_t total = 0;
+  for (std::int64_t j = 0; j < K; ++j) {
+    const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
+    total += skip ? 0 : mass[j];
+    cum[j] = total;
+  }
+  mass_table t;
+  t.gbits = guide_bits(K);
+  const std::int64_t buckets = std::int64_t{1} << t.gbits;
+  guide.resize(static_cast<std::size_t>(buckets));
+  // guide[b] = first j with cum[j] > floor(b * 2^(64 - gbits) * total / 2^64), the smallest r
+  // a random word of bucket b can produce.
+  std::int64_t j = 0;
+  for (std::int64_t b = 0; b < buckets; ++b) {
+    const std::uint64_t r = mulhi64(static_cast<std::uint64_t>(b) << (64 - t.gbits), total);
+    while (j < K - 1 && cum[j] <= r) ++j;
+    guide[b] = static_cast<std::uint32_t>(j);
+  }
+  t.cum = cum.data();
+  t.guide = guide.data();
+  t.total = total;
+  return t;
+}
+
+/// One stream of a round: draws `needed` distinct pairs of positive mass in `base` (all of
+/// which must be untaken), appending them to out. Returns the number of extra phases.
+inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, mass_table base,
+                                    std::int64_t needed, std::uint64_t seed, std::uint32_t step,
+                                    std::uint32_t round, rng_stream stream,
+                                    shuffle_scratch& s, std::int64_t* out) {
+  std::uint64_t* taken = s.taken.data();
+  std::int64_t got = 0;
+  mass_table table = base;
+  std::uint32_t phase = 0;
+  while (got < needed) {
+    const std::int64_t limit = phase_draw_limit(needed - got);
+    philox_block block{};
+    for (std::int64_t d = 0; d < limit; ++d) {
+      if ((d & 1) == 0)
+        block = draw_block(seed, step, round, stream, phase, static_cast<std::uint32_t>(d >> 1));
+      const std::int64_t j = draw_pair(table, block_word(block, static_cast<int>(d & 1)));
+      std::uint64_t& word = taken[j >> 6];
+      const std::uint64_t bit = std::uint64_t{1} << (j & 63);
+      if (word & bit) continue;
+      word |= bit;
+      out[got++] = j;
+      if (got == needed) break;
+    }
+    if (got == needed) break;
+    ++phase;
+    if (phase >= max_phases)
+      fail(errc::out_of_range, "shuffle_pairs", "round ", round, " needed more than ", max_phases,
+           " sampling phases");
+    table = build_table(mass, K, taken, s.cum_phase, s.guide_phase);
+  }
+  return static_cast<std::int64_t>(phase);
+}
+
+/// The kernel: preconditions checked by the caller. `order` has room for S * T_eff entries.
+inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::int64_t S,
+                                   std::int64_t T_eff, const shuffle_options& o,
+                                   shuffle_scratch& s, std::int64_t* order) {
+  std::int64_t extra = 0;
+  if (T_eff == 0) return 0;
+  const mass_table base = build_table(s.mass.data(), K, nullptr, s.cum, s.guide);
+  // Fill stream: unit mass on the zero-mass pairs.
+  mass_table fill_table;
+  const std::int64_t weighted = std::min(T_eff, nonzero);
+  if (T_eff > weighted) {
+    s.fill_mass.resize(static_cast<std::size_t>(K));
+    for (std::int64_t j = 0; j < K; ++j) s.fill_mass[j] = s.mass[j] == 0 ? 1 : 0;
+    fill_table = build_table(s.fill_mass.data(), K, nullptr, s.fill_cum, s.fill_guide);
+  }
+  s.taken.resize(static_cast<std::size_t>((K + 63) / 64));
+  const auto step = static_cast<std::uint32_t>(o.step);
+  for (std::int64_t r = 0; r < S; ++r) {
+    std::fill(s.taken.begin(), s.taken.end(), 0);
+    std::int64_t* out = order + r * T_eff;
+    const auto round = static_cast<std::uint32_t>(r);
+    if (weighted > 0)
+      extra += sample_distinct(s.mass.data(), K, base, weighted, o.seed, step, round,
+                               rng_stream::abs_weighted, s, out);
+    if (T_eff > weighted)
+      extra += sample_distinct(s.fill_mass.data(), K, fill_table, T_eff - weighted, o.seed, step,
+                               round, rng_stream::abs_fill, s, out + weighted);
+  }
+  return extra;
+}
+
+/// Validates weights and options, computes masses into s.mass; returns the summary (size etc.).
+template <class T>
+inline shuffle_summary prepare_shuffle(const char* fn, host_span<const T> weights,
+                                       const shuffle_options& o, shuffle_scratch& s) {
+  const auto K = static_cast<std::int64_t>(weights.size());
+  const shuffle_shape shape = validate_shuffle_options(fn, K, o);
+  const mass_plan m = plan_masses(fn, weights, o);
+  s.mass.resize(static_cast<std::size_t>(K));
+  std::int64_t nonzero = 0;
+  for (std::int64_t j = 0; j < K; ++j) {
+    s.mass[j] = mass_of(m, static_cast<double>(weights[j]));
+    nonzero += s.mass[j] != 0;
+  }
+  shuffle_summary sum;
+  sum.pairs = K;
+  sum.nonzero_pairs = nonzero;
+  sum.rounds = shape.rounds;
+  sum.per_round = shape.per_round;
+  if (nonzero < shape.per_round) {
+    switch (o.on_short) {
+      case short_policy::error:
+        fail(errc::too_few_pairs, fn, "only ", nonzero, " of ", K,
+             " pairs have non-zero sampling mass, fewer than per_round = ", shape.per_round,
+             " (set on_short to fill or shrink to accept this)");
+      case short_policy::shrink:
+        sum.per_round = nonzero;
+        break;
+      case short_policy::fill:
+        break;
+    }
+  }
+  sum.size = sum.rounds * sum.per_round;
+  return sum;
+}
+
+}  // namespace detail::cpu
+}  // namespace shuffle_r1

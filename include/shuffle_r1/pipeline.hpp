@@ -1,0 +1,234 @@
+/// @file pipeline.hpp
+/// @brief The whole selection in one call: advantages, PTS pairs, ABS shuffle, training rows.
+#pragma once
+
+#include <shuffle_r1/advantage.hpp>
+#include <shuffle_r1/config.hpp>
+#include <shuffle_r1/detail/int_math.hpp>
+#include <shuffle_r1/error.hpp>
+#include <shuffle_r1/execution.hpp>
+#include <shuffle_r1/groups.hpp>
+#include <shuffle_r1/pairs.hpp>
+#include <shuffle_r1/shuffle.hpp>
+#include <shuffle_r1/span.hpp>
+#include <shuffle_r1/types.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace shuffle_r1 {
+
+/// Output sizes of run_pipeline for a layout and config (plan_pipeline computes them).
+struct pipeline_sizes {
+  std::int64_t rows = 0;           ///< B: entries of `advantages`
+  std::int64_t groups = 0;         ///< G
+  std::int64_t pairs = 0;          ///< K: entries of `pair_weights`; `pairs` holds 2K
+  std::int64_t order = 0;          ///< S * T: entries of `order` (at most, see shrink)
+  std::int64_t training_rows = 0;  ///< 2 * S * T: entries of `rows`
+};
+
+/// Caller memory run_pipeline writes to. Every view may be empty (not written); a non-empty view
+/// must be at least as large as plan_pipeline says.
+template <class T>
+struct pipeline_outputs {
+  host_span<T> advantages;              ///< B advantages in input row order
+  host_span<std::int64_t> pairs;        ///< 2K: (hi, lo) rows of each kept pair
+  host_span<T> pair_weights;            ///< K: the chosen weight of each pair
+  host_span<std::int64_t> order;        ///< S*T: pair indices in ABS draw order
+  host_span<std::int64_t> rows;         ///< 2*S*T: training rows, each pair's rows adjacent
+  host_span<double> group_mean;         ///< G: optional group statistics
+  host_span<double> group_std;          ///< G
+};
+
+/// What run_pipeline did.
+struct pipeline_summary {
+  advantage_summary advantage;           ///< normalization counts
+  std::int64_t pairs = 0;                ///< K kept pairs
+  shuffle_summary shuffle;               ///< ABS: nonzero pairs, S, T, size
+  std::int64_t distinct_pairs_used = 0;  ///< pairs that appear in `order` at least once
+};
+
+namespace detail::cpu {
+template <class T>
+struct pipeline_buffers {
+  layout_scratch layout;
+  norm_scratch norm;
+  pairs_scratch pairs_s;
+  shuffle_scratch shuffle;
+  std::vector<T> advantages, weights;
+  std::vector<std::int64_t> pairs, order;
+  std::vector<std::uint64_t> used;
+  std::vector<double> group_mean, group_std;
+};
+}  // namespace detail::cpu
+
+/// Reusable memory of run_pipeline. The first call sizes it; later calls with the same or
+/// smaller sizes allocate nothing. Not thread-safe: one workspace per concurrent caller.
+template <class T>
+class pipeline_workspace {
+ public:
+  /// Bytes currently reserved. @par Complexity O(1). Never throws.
+  std::size_t bytes() const noexcept {
+    const auto& b = buffers_;
+    return (b.advantages.capacity() + b.weights.capacity()) * sizeof(T) +
+           (b.pairs.capacity() + b.order.capacity() + b.layout.offsets.capacity() +
+            b.layout.rows.capacity() + b.pairs_s.order.capacity()) *
+               sizeof(std::int64_t) +
+           (b.used.capacity() + b.layout.seen.capacity() + b.shuffle.mass.capacity() +
+            b.shuffle.cum.capacity() + b.shuffle.cum_phase.capacity() +
+            b.shuffle.fill_mass.capacity() + b.shuffle.fill_cum.capacity() +
+            b.shuffle.taken.capacity()) *
+               sizeof(std::uint64_t) +
+           (b.shuffle.guide.capacity() + b.shuffle.guide_phase.capacity() +
+            b.shuffle.fill_guide.capacity()) *
+               sizeof(std::uint32_t) +
+           (b.norm.x.capacity() + b.norm.d.capacity() + b.norm.q.capacity() +
+            b.norm.partials.capacity()) *
+               sizeof(double);
+  }
+  /// Frees all memory. Never throws.
+  void release() noexcept { buffers_ = detail::cpu::pipeline_buffers<T>{}; }
+
+  /// Internal buffers (used by run_pipeline).
+  detail::cpu::pipeline_buffers<T>& buffers() noexcept { return buffers_; }
+
+ private:
+  detail::cpu::pipeline_buffers<T> buffers_;
+};
+
+/// Output sizes for a batch of `rows` rows in `groups` under `config`.
+/// @throws error as run_pipeline for the layout and the options (without looking at rewards).
+/// @par Complexity O(G) (O(B + R log R) for id_groups).
+template <class Layout, class = std::enable_if_t<is_host_layout_v<Layout>>>
+pipeline_sizes plan_pipeline(const Layout& groups, std::int64_t rows,
+                             const pipeline_config& config = {}) {
+  constexpr const char* fn = "plan_pipeline";
+  detail::layout_scratch scratch;
+  const detail::host_layout L = detail::validate_layout(fn, groups, rows, scratch);
+  pipeline_sizes s;
+  s.rows = rows;
+  s.groups = L.groups;
+  s.pairs = detail::validate_pairs_plan(fn, L, config.pairs);
+  const detail::shuffle_shape shape = detail::validate_shuffle_options(fn, s.pairs, config.shuffle);
+  s.order = shape.rounds * shape.per_round;
+  s.training_rows = 2 * s.order;
+  return s;
+}
+
+/// Runs normalize_advantages, select_pairs and shuffle_pairs and expands the training rows.
+///
+/// @param rewards B finite rewards
+/// @param groups any layout (uniform, ragged, indexed, id_groups) covering B rows
+/// @param config options of the three stages (defaults: GRPO ddof 1 eps 1e-6; alpha 0.5,
+///        weight sum; S = 8, T = floor(K/8), power kappa 1, seed 0, step 0)
+/// @param workspace reusable memory; after the first call with given sizes, no allocation
+/// @param out caller memory to write (each view optional)
+/// @return counts of every stage and the number of distinct pairs used
+/// @throws error anything the three stages throw (the message names the stage's function);
+///         all checks, including the short-round check of ABS, happen before any output is
+///         written, so on a throw `out` is untouched.
+/// @par Empty input B = 0 gives K = 0 and an empty order.
+/// @par Determinism As the three stages: bit-identical for the same inputs, seed and step.
+/// @par Complexity O(B + K + S*T) time for groups of at most 64 rows; O(B) workspace memory.
+template <class T, class Layout, class = std::enable_if_t<is_host_layout_v<Layout>>>
+pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layout& groups,
+                              const pipeline_config& config, pipeline_workspace<T>& workspace,
+                              const pipeline_outputs<T>& out) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "run_pipeline: rewards must be float or double");
+  constexpr const char* fn = "run_pipeline";
+  auto& b = workspace.buffers();
+  const auto B = static_cast<std::int64_t>(rewards.size());
+  // 1. Every check that does not need computed values.
+  const detail::host_layout L = detail::validate_layout(fn, groups, B, b.layout);
+  const group_stats_out stats{out.group_mean, out.group_std};
+  const double max_abs =
+      detail::cpu::validate_normalize(fn, rewards, L, static_cast<std::size_t>(B), config.advantage,
+                                      stats);
+  if (!out.advantages.empty() && static_cast<std::int64_t>(out.advantages.size()) != B)
+    detail::fail(errc::size_mismatch, fn, "out.advantages has ", out.advantages.size(),
+                 " entries, expected ", B, " (or 0 to skip)");
+  const std::int64_t K = detail::validate_pairs_plan(fn, L, config.pairs);
+  const detail::shuffle_shape shape = detail::validate_shuffle_options(fn, K, config.shuffle);
+  const std::int64_t max_order = shape.rounds * shape.per_round;
+  const auto check_size = [&](std::size_t have, std::int64_t need, const char* what) {
+    if (have != 0 && static_cast<std::int64_t>(have) < need)
+      detail::fail(errc::size_mismatch, fn, what, " has ", have, " entries, needs ", need,
+                   " (or 0 to skip)");
+  };
+  check_size(out.pairs.size(), 2 * K, "out.pairs");
+  check_size(out.pair_weights.size(), K, "out.pair_weights");
+  check_size(out.order.size(), max_order, "out.order");
+  check_size(out.rows.size(), 2 * max_order, "out.rows");
+
+  // 2. Compute into the workspace.
+  pipeline_summary sum;
+  b.advantages.resize(static_cast<std::size_t>(B));
+  detail::cpu::norm_plan plan;
+  plan.kind = config.advantage.kind;
+  plan.ddof = config.advantage.ddof;
+  plan.eps = config.advantage.eps;
+  plan.singleton = config.advantage.singleton;
+  // Statistics go to the caller only after the last check: stage them in the workspace.
+  group_stats_out staged;
+  if (!stats.mean.empty()) {
+    b.group_mean.resize(stats.mean.size());
+    staged.mean = host_span<double>(b.group_mean.data(), b.group_mean.size());
+  }
+  if (!stats.std.empty()) {
+    b.group_std.resize(stats.std.size());
+    staged.std = host_span<double>(b.group_std.data(), b.group_std.size());
+  }
+  detail::cpu::normalize_kernel(rewards.data(), B, L, b.advantages.data(), plan, max_abs, staged,
+                                b.norm, sum.advantage);
+  b.pairs.resize(static_cast<std::size_t>(2 * K));
+  b.weights.resize(static_cast<std::size_t>(K));
+  sum.pairs = detail::cpu::pairs_kernel(b.advantages.data(), L, config.pairs, b.pairs.data(),
+                                        b.weights.data(), b.pairs_s);
+  sum.shuffle = detail::cpu::prepare_shuffle(fn, host_span<const T>(b.weights.data(), b.weights.size()),
+                                             config.shuffle, b.shuffle);
+
+  // 3. Nothing can fail from here on: write the outputs.
+  std::int64_t* order = out.order.empty() ? nullptr : out.order.data();
+  if (!order) {
+    b.order.resize(static_cast<std::size_t>(sum.shuffle.size));
+    order = b.order.data();
+  }
+  sum.shuffle.extra_phases = detail::cpu::shuffle_kernel(
+      K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds, sum.shuffle.per_round, config.shuffle,
+      b.shuffle, order);
+  const std::int64_t n_order = sum.shuffle.size;
+  if (!out.rows.empty())
+    for (std::int64_t i = 0; i < n_order; ++i) {
+      out.rows[2 * i] = b.pairs[2 * order[i]];
+      out.rows[2 * i + 1] = b.pairs[2 * order[i] + 1];
+    }
+  b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
+  for (std::int64_t i = 0; i < n_order; ++i) b.used[order[i] >> 6] |= std::uint64_t{1} << (order[i] & 63);
+  for (const std::uint64_t w : b.used) sum.distinct_pairs_used += detail::popcount64(w);
+  if (!out.advantages.empty())
+    std::memcpy(out.advantages.data(), b.advantages.data(), static_cast<std::size_t>(B) * sizeof(T));
+  if (!out.pairs.empty())
+    std::memcpy(out.pairs.data(), b.pairs.data(), static_cast<std::size_t>(2 * K) * sizeof(std::int64_t));
+  if (!out.pair_weights.empty())
+    std::memcpy(out.pair_weights.data(), b.weights.data(), static_cast<std::size_t>(K) * sizeof(T));
+  if (!stats.mean.empty())
+    std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
+  if (!stats.std.empty()) std::copy(b.group_std.begin(), b.group_std.end(), stats.std.begin());
+  return sum;
+}
+
+/// Convenience overload: rewards from any host container.
+template <class Rewards, class T, class Layout,
+          class = std::enable_if_t<is_host_viewable_v<Rewards> && is_host_layout_v<Layout>>>
+pipeline_summary run_pipeline(cpu_policy policy, Rewards&& rewards, const Layout& groups,
+                              const pipeline_config& config, pipeline_workspace<T>& workspace,
+                              const pipeline_outputs<T>& out) {
+  return run_pipeline<T>(policy, host_span<const T>(as_host_span(rewards)), groups, config,
+                         workspace, out);
+}
+
+}  // namespace shuffle_r1

@@ -1,0 +1,198 @@
+// sr1: CSV input. A header row names the columns; `group` (any string) and `reward` (a finite
+// number) are required, other columns are ignored. RFC 4180 quoting ("a, b", "say ""hi""") with
+// fields spanning lines, CRLF or LF line ends, an optional UTF-8 byte-order mark, blank lines
+// skipped. Every error names the file line where the offending record starts.
+#pragma once
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+namespace sr1 {
+
+/// A problem with the user's input: the CLI prints what() on one line and exits with status 2.
+struct input_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The parsed batch: per row its group name, reward and file line; groups numbered by first
+/// appearance.
+struct batch {
+  std::vector<double> rewards;
+  std::vector<std::int64_t> group_ids;  // 0..G-1 by first appearance
+  std::vector<std::string> group_names;
+  std::vector<std::int64_t> lines;           // file line of each row
+  std::vector<std::int64_t> group_first_line;  // file line of each group's first row
+};
+
+namespace detail {
+
+inline std::string_view trim(std::string_view s) {
+  const auto ws = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+/// Shortens a field for messages.
+inline std::string shown(std::string_view s) {
+  std::string out(s.substr(0, 40));
+  if (s.size() > 40) out += "...";
+  return "'" + out + "'";
+}
+
+/// Splits the text into records of fields. Calls on_record(fields, line) for each record.
+template <class OnRecord>
+void parse_records(std::string_view text, const std::string& file, OnRecord&& on_record) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::size_t i = 0;
+  std::int64_t line = 1;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;  // UTF-8 BOM
+  while (i < text.size()) {
+    const std::int64_t record_line = line;
+    fields.clear();
+    field.clear();
+    bool in_quotes = false, quoted = false, record_done = false;
+    while (i < text.size() && !record_done) {
+      const char c = text[i];
+      if (in_quotes) {
+        if (c == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            field += '"';
+            i += 2;
+          } else {
+            in_quotes = false;
+            ++i;
+          }
+        } else {
+          if (c == '\n') ++line;
+          field += c;
+          ++i;
+        }
+        continue;
+      }
+      switch (c) {
+        case '"':
+          if (!trim(field).empty())
+            throw input_error(file + ":" + std::to_string(line) +
+                              ": a quote inside an unquoted field (quote the whole field)");
+          field.clear();
+          in_quotes = quoted = true;
+          ++i;
+          break;
+        case ',':
+          fields.push_back(quoted ? field : std::string(trim(field)));
+          field.clear();
+          quoted = false;
+          ++i;
+          break;
+        case '\r':
+          ++i;
+          break;
+        case '\n':
+          ++line;
+          ++i;
+          record_done = true;
+          break;
+        default:
+          if (quoted && c != ' ' && c != '\t')
+            throw input_error(file + ":" + std::to_string(line) +
+                              ": text after the closing quote of a field");
+          if (!quoted) field += c;
+          ++i;
+      }
+    }
+    if (in_quotes)
+      throw input_error(file + ":" + std::to_string(record_line) +
+                        ": a quoted field is not closed before the end of the file");
+    fields.push_back(quoted ? field : std::string(trim(field)));
+    const bool blank = fields.size() == 1 && fields[0].empty() && !quoted;
+    if (!blank) on_record(fields, record_line);
+  }
+}
+
+}  // namespace detail
+
+/// Parses a reward: a finite decimal number, surrounding blanks allowed.
+/// @throws input_error naming the file line.
+inline double parse_reward(std::string_view text, const std::string& file, std::int64_t line) {
+  std::string_view s = detail::trim(text);
+  const std::string where = file + ":" + std::to_string(line) + ": ";
+  if (s.empty()) throw input_error(where + "the reward is empty");
+  if (s.front() == '+') s.remove_prefix(1);
+  double v = 0.0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range)
+    throw input_error(where + "reward " + detail::shown(text) + " is out of the double range");
+  if (ec != std::errc() || end != s.data() + s.size())
+    throw input_error(where + "reward " + detail::shown(text) + " is not a number");
+  if (!std::isfinite(v))
+    throw input_error(where + "reward " + detail::shown(text) +
+                      " is not finite (NaN and infinities are not rewards)");
+  return v;
+}
+
+/// Reads and parses a CSV file. @throws input_error with a message naming file and line.
+inline batch read_csv(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw input_error(file + ": cannot open the file for reading");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+
+  batch b;
+  std::size_t group_col = 0, reward_col = 0, width = 0;
+  bool have_header = false;
+  std::unordered_map<std::string, std::int64_t> ids;
+  detail::parse_records(text, file, [&](const std::vector<std::string>& f, std::int64_t line) {
+    if (!have_header) {
+      bool g = false, r = false;
+      for (std::size_t c = 0; c < f.size(); ++c) {
+        if (f[c] == "group" || f[c] == "reward") {
+          bool& seen = f[c] == "group" ? g : r;
+          if (seen)
+            throw input_error(file + ":" + std::to_string(line) + ": column '" + f[c] +
+                              "' appears twice in the header");
+          seen = true;
+          (f[c] == "group" ? group_col : reward_col) = c;
+        }
+      }
+      if (!g || !r)
+        throw input_error(file + ":" + std::to_string(line) + ": the header has no '" +
+                          std::string(!g ? "group" : "reward") +
+                          "' column (it needs columns named group and reward)");
+      width = f.size();
+      have_header = true;
+      return;
+    }
+    if (f.size() != width)
+      throw input_error(file + ":" + std::to_string(line) + ": " + std::to_string(f.size()) +
+                        " fields, expected " + std::to_string(width) + " as in the header");
+    b.rewards.push_back(parse_reward(f[reward_col], file, line));
+    const auto [it, inserted] =
+        ids.emplace(f[group_col], static_cast<std::int64_t>(b.group_names.size()));
+    if (inserted) {
+      b.group_names.push_back(f[group_col]);
+      b.group_first_line.push_back(line);
+    }
+    b.group_ids.push_back(it->second);
+    b.lines.push_back(line);
+  });
+  if (!have_header)
+    throw input_error(file + ": the file is empty (expected a header with columns group and "
+                             "reward, then one row per response)");
+  if (b.rewards.empty()) throw input_error(file + ": no data rows after the header");
+  return b;
+}
+
+}  // namespace sr1
