@@ -1,0 +1,355 @@
+// normalize_advantages: worked numbers of SPEC.md, exact zeros, invariants, layouts, policies,
+// numerics at the edges, and every error path.
+#include "support.hpp"
+
+namespace sr = shuffle_r1;
+
+namespace {
+template <class T>
+std::vector<T> normalize(const std::vector<T>& r, std::int64_t G, std::int64_t n,
+                         const sr::advantage_options& o = {}) {
+  std::vector<T> a(r.size());
+  sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{G, n}, a, o);
+  return a;
+}
+const std::vector<double> spec_group = {1, 1, 0, 0, 0, 1, 0, 0};
+}  // namespace
+
+TEST_CASE_TEMPLATE("advantage: worked numbers of SPEC.md section 2", T, float, double) {
+  const std::vector<T> r(spec_group.begin(), spec_group.end());
+  struct row {
+    sr::estimator kind;
+    int ddof;
+    double eps;
+    double one, zero;
+  };
+  const row table[] = {
+      {sr::estimator::grpo, 1, 1e-6, 1.2076, -0.7246},
+      {sr::estimator::grpo, 1, 1e-4, 1.2074, -0.7244},
+      {sr::estimator::grpo, 0, 1e-8, 1.2910, -0.7746},
+      {sr::estimator::mean_only, 1, 1e-6, 0.6250, -0.3750},
+      {sr::estimator::rloo, 1, 1e-6, 0.7143, -0.4286},
+  };
+  for (const row& t : table) {
+    CAPTURE(sr::to_string(t.kind));
+    CAPTURE(t.ddof);
+    CAPTURE(t.eps);
+    sr::advantage_options o;
+    o.kind = t.kind;
+    o.ddof = t.ddof;
+    o.eps = t.eps;
+    const std::vector<T> a = normalize(r, 1, 8, o);
+    for (std::size_t i = 0; i < 8; ++i) {
+      const double want = r[i] == 1 ? t.one : t.zero;
+      CHECK(std::fabs(static_cast<double>(a[i]) - want) < 6e-5);
+    }
+  }
+  // sigma values of the spec: ddof 1 -> 0.517549, ddof 0 -> 0.484123
+  std::vector<double> mean(1), sd(1);
+  std::vector<T> a(8);
+  sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, 8}, a, {}, {mean, sd});
+  CHECK(mean[0] == doctest::Approx(0.375).epsilon(1e-12));
+  CHECK(sd[0] == doctest::Approx(0.517549).epsilon(1e-6));
+  sr::advantage_options o0;
+  o0.ddof = 0;
+  sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, 8}, a, o0, {mean, sd});
+  CHECK(sd[0] == doctest::Approx(0.484123).epsilon(1e-6));
+}
+
+TEST_CASE_TEMPLATE("advantage: zero-variance groups get exactly 0 under every estimator", T,
+                   float, double) {
+  // A group of 0.9s: float32 arithmetic as in the release gives about -0.056 here.
+  for (const double value : {0.9, 0.1, -3.7, 0.0, 1e-30, 123456.789}) {
+    for (const std::int64_t n : {2, 3, 8, 16, 17, 32, 33, 100}) {
+      for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
+                                       sr::estimator::rloo, sr::estimator::batch_std}) {
+        CAPTURE(value);
+        CAPTURE(n);
+        const std::vector<T> r(static_cast<std::size_t>(n), static_cast<T>(value));
+        sr::advantage_options o;
+        o.kind = kind;
+        std::vector<T> a(r.size(), T(7));
+        const sr::advantage_summary s =
+            sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, n}, a, o);
+        CHECK(s.zero_variance_groups == 1);
+        for (T x : a) CHECK(test::ulp_distance(x, T(0)) == 0);  // +0 exactly
+      }
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("advantage: grpo gives per-group mean 0 and sample std 1", T, float, double) {
+  std::mt19937_64 rng(2024);
+  for (int trial = 0; trial < 60; ++trial) {
+    const std::int64_t n = 2 + trial % 70;  // covers 2..71: small, padded and chunked groups
+    const auto kind = static_cast<test::reward_kind>(trial % 4);
+    std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(3 * n), kind);
+    sr::advantage_options o;
+    o.eps = 0.0;
+    const std::vector<T> a = normalize(r, 3, n, o);
+    for (int g = 0; g < 3; ++g) {
+      bool equal = true;
+      for (std::int64_t i = 0; i < n; ++i) equal = equal && r[g * n + i] == r[g * n];
+      long double s = 0, s2 = 0;
+      for (std::int64_t i = 0; i < n; ++i) s += a[g * n + i];
+      const long double m = s / n;
+      for (std::int64_t i = 0; i < n; ++i) s2 += (a[g * n + i] - m) * (a[g * n + i] - m);
+      CAPTURE(n);
+      CAPTURE(trial);
+      const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+      CHECK(std::fabs(static_cast<double>(m)) < tol * 10);
+      if (!equal) CHECK(std::fabs(static_cast<double>(std::sqrt(s2 / (n - 1))) - 1.0) < tol * 10);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("advantage: every estimator matches a long-double reference", T, float, double) {
+  std::mt19937_64 rng(77);
+  for (int trial = 0; trial < 40; ++trial) {
+    const auto sizes = test::random_sizes(rng, 1 + trial % 9, 2, trial % 2 ? 40 : 12, false);
+    const auto off = test::offsets_of(sizes);
+    const std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(off.back()),
+                                                     static_cast<test::reward_kind>(trial % 4));
+    for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
+                                     sr::estimator::rloo, sr::estimator::batch_std}) {
+      for (const int ddof : {0, 1}) {
+        sr::advantage_options o;
+        o.kind = kind;
+        o.ddof = ddof;
+        o.eps = trial % 3 == 0 ? 0.0 : 1e-6;
+        std::vector<T> a(r.size());
+        sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+        const auto ref = test::reference_advantages(r, off, kind, ddof, o.eps);
+        for (std::size_t i = 0; i < r.size(); ++i) {
+          CAPTURE(i);
+          CAPTURE(sr::to_string(kind));
+          const double tol = std::is_same_v<T, float> ? 2e-6 : 1e-13;
+          CHECK(std::fabs(static_cast<double>(a[i]) - static_cast<double>(ref[i])) <=
+                tol * (1 + std::fabs(static_cast<double>(ref[i]))));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("advantage: float results are the correctly rounded double results", T, float,
+                   double) {
+  // Everything is computed in double and rounded once to T: float outputs must equal the
+  // double outputs rounded to float, for the same (float-representable) rewards.
+  std::mt19937_64 rng(3);
+  const std::vector<float> rf = test::random_rewards<float>(rng, 16 * 50, test::reward_kind::normal);
+  const std::vector<double> rd(rf.begin(), rf.end());
+  const auto af = normalize(rf, 50, 16);
+  const auto ad = normalize(rd, 50, 16);
+  for (std::size_t i = 0; i < af.size(); ++i) CHECK(af[i] == static_cast<float>(ad[i]));
+}
+
+TEST_CASE_TEMPLATE("advantage: ragged, indexed and id layouts equal the uniform result", T, float,
+                   double) {
+  std::mt19937_64 rng(99);
+  const std::int64_t G = 23, n = 16;
+  const std::vector<T> r = test::random_rewards<T>(rng, G * n, test::reward_kind::graded);
+  const std::vector<T> uniform = normalize(r, G, n);
+  // ragged with the same boundaries
+  std::vector<std::int64_t> off(G + 1);
+  for (std::int64_t g = 0; g <= G; ++g) off[g] = g * n;
+  std::vector<T> a(r.size());
+  sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
+  CHECK(a == uniform);
+  // shuffle the rows, keep each row's group id: the advantage of every row must follow it
+  std::vector<std::int64_t> perm(r.size());
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<T> r2(r.size());
+  std::vector<std::int64_t> ids(r.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) {
+    r2[i] = r[perm[i]];
+    ids[i] = perm[i] / n;
+  }
+  // rows keep batch order inside a group: reorder the uniform result's groups the same way
+  // (advantages depend on the multiset of a group's rewards only, not their order... except for
+  // rounding of the canonical sum, which follows batch order; compare with a tolerance)
+  std::vector<T> a2(r.size());
+  sr::normalize_advantages(sr::cpu, r2, sr::id_groups<std::int64_t>{ids}, a2);
+  for (std::size_t i = 0; i < perm.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::fabs(static_cast<double>(a2[i] - uniform[perm[i]])) <= 4e-7 * (1 + std::fabs(double(uniform[perm[i]]))));
+  }
+  // the explicit indexed layout gives bit-identical results to id_groups
+  std::vector<std::int64_t> o(r.size() + 1), rows(r.size());
+  const auto g = sr::groups_from_ids(sr::cpu, ids, o, rows);
+  std::vector<T> a3(r.size());
+  sr::normalize_advantages(sr::cpu, r2, g, a3);
+  CHECK(a3 == a2);
+}
+
+TEST_CASE_TEMPLATE("advantage: in-place normalization gives the same result", T, float, double) {
+  std::mt19937_64 rng(5);
+  std::vector<T> r = test::random_rewards<T>(rng, 16 * 9, test::reward_kind::normal);
+  const std::vector<T> expected = normalize(r, 9, 16);
+  sr::normalize_advantages(sr::cpu, sr::host_span<const T>(r), sr::uniform_groups{9, 16},
+                           sr::host_span<T>(r));
+  CHECK(r == expected);
+}
+
+TEST_CASE_TEMPLATE("advantage: singleton policies", T, float, double) {
+  const std::vector<T> r = {T(0.5), T(1), T(0), T(2)};  // groups: {0.5}, {1, 0}, {2}
+  const std::vector<std::int64_t> off = {0, 1, 3, 4};
+  std::vector<T> a(4, T(-9));
+  CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a),
+                       doctest::Contains("group 0 (row 0) has a single row"), sr::error);
+  for (T x : a) CHECK(x == T(-9));
+  try {
+    sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
+  } catch (const sr::error& e) {
+    CHECK(e.code() == sr::errc::singleton_group);
+  }
+  sr::advantage_options o;
+  o.singleton = sr::singleton_policy::verl;
+  auto s = sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  CHECK(s.singleton_groups == 2);
+  CHECK(a[0] == static_cast<T>(0.5 / (1 + 1e-6)));
+  CHECK(a[3] == static_cast<T>(2.0 / (1 + 1e-6)));
+  o.kind = sr::estimator::mean_only;
+  sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  CHECK(a[0] == T(0.5));
+  o.kind = sr::estimator::rloo;
+  sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  CHECK(a[3] == T(2));
+  o.singleton = sr::singleton_policy::zero;
+  o.kind = sr::estimator::grpo;
+  sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  CHECK(a[0] == T(0));
+  CHECK(a[3] == T(0));
+  CHECK(a[1] > T(0));
+}
+
+TEST_CASE_TEMPLATE("advantage: batch_std divides by the batch sigma", T, float, double) {
+  // two groups {1, 3} and {10, 10, 14, 14}: batch mean 52/6, batch std (ddof 1) over all six
+  const std::vector<T> r = {1, 3, 10, 10, 14, 14};
+  const std::vector<std::int64_t> off = {0, 2, 6};
+  sr::advantage_options o;
+  o.kind = sr::estimator::batch_std;
+  std::vector<T> a(6);
+  const auto s = sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  const double m = 52.0 / 6;
+  double ss = 0;
+  for (T x : r) ss += (x - m) * (x - m);
+  const double sb = std::sqrt(ss / 5);
+  CHECK(s.batch_std == doctest::Approx(sb).epsilon(1e-12));
+  CHECK(static_cast<double>(a[0]) == doctest::Approx(-1.0 / (sb + 1e-6)).epsilon(1e-6));
+  CHECK(static_cast<double>(a[5]) == doctest::Approx(2.0 / (sb + 1e-6)).epsilon(1e-6));
+}
+
+TEST_CASE("advantage: double rewards at extreme magnitudes stay finite and scale-invariant") {
+  const std::vector<double> base = {1, 1, 0, 0, 0, 1, 0, 0};
+  sr::advantage_options o;
+  o.eps = 0.0;
+  const std::vector<double> ref = normalize(base, 1, 8, o);
+  for (const double scale : {1e300, 1e-300, 1e-310, 0x1p-1070, 1e150}) {
+    std::vector<double> r = base;
+    for (auto& x : r) x *= scale;
+    const std::vector<double> a = normalize(r, 1, 8, o);
+    CAPTURE(scale);
+    for (std::size_t i = 0; i < 8; ++i) {
+      CHECK(std::isfinite(a[i]));
+      CHECK(a[i] == doctest::Approx(ref[i]).epsilon(1e-12));
+    }
+  }
+  // a group spanning the whole range
+  const std::vector<double> wide = {1e308, -1e308, 1e308, -1e308};
+  const std::vector<double> a = normalize(wide, 1, 4, o);
+  for (double x : a) CHECK(std::isfinite(x));
+  CHECK(a[0] == doctest::Approx(std::sqrt(3.0) / 2).epsilon(1e-12));
+  // large groups take the chunked path: same result as the small path on equal data
+  std::vector<double> big(64);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = (i % 3) * 1e-305;
+  for (double x : normalize(big, 1, 64, o)) CHECK(std::isfinite(x));
+}
+
+TEST_CASE("advantage: mean_only and rloo refuse rewards too large for the output type") {
+  std::vector<float> r = {1, 2, 3e38f, 4};
+  std::vector<float> a(4, -1);
+  sr::advantage_options o;
+  o.kind = sr::estimator::mean_only;
+  CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, o),
+                       doctest::Contains("rewards[2] = "), sr::error);
+  for (float x : a) CHECK(x == -1);
+  o.kind = sr::estimator::grpo;  // grpo is bounded: fine
+  sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, o);
+  for (float x : a) CHECK(std::isfinite(x));
+}
+
+TEST_CASE_TEMPLATE("advantage: bad inputs are refused and nothing is written", T, float, double) {
+  std::vector<T> r = {1, 0, 1, 0};
+  std::vector<T> a(4, T(-5));
+  const auto untouched = [&] {
+    for (T x : a) CHECK(x == T(-5));
+  };
+  const auto expect = [&](const sr::advantage_options& o, sr::errc code, const char* text) {
+    try {
+      sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, o);
+      FAIL("no exception");
+    } catch (const sr::error& e) {
+      CHECK(e.code() == code);
+      CHECK(std::string(e.what()).find(text) != std::string::npos);
+      CHECK(std::string(e.what()).rfind("normalize_advantages: ", 0) == 0);
+    }
+    untouched();
+  };
+  sr::advantage_options o;
+  o.ddof = 2;
+  expect(o, sr::errc::invalid_argument, "options.ddof is 2");
+  o = {};
+  o.eps = -1;
+  expect(o, sr::errc::invalid_argument, "options.eps is -1");
+  o.eps = std::numeric_limits<double>::quiet_NaN();
+  expect(o, sr::errc::invalid_argument, "options.eps is nan");
+  o = {};
+  o.kind = static_cast<sr::estimator>(42);
+  expect(o, sr::errc::invalid_argument, "options.kind");
+  o = {};
+  o.singleton = static_cast<sr::singleton_policy>(9);
+  expect(o, sr::errc::invalid_argument, "options.singleton");
+  o = {};
+  r[2] = std::numeric_limits<T>::quiet_NaN();
+  expect(o, sr::errc::non_finite, "rewards[2] is NaN");
+  r[2] = std::numeric_limits<T>::infinity();
+  expect(o, sr::errc::non_finite, "rewards[2] is +inf");
+  r[2] = -std::numeric_limits<T>::infinity();
+  expect(o, sr::errc::non_finite, "rewards[2] is -inf");
+  r[2] = 1;
+  std::vector<T> small(3);
+  CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, small),
+                       doctest::Contains("advantages has 3 elements, expected 4"), sr::error);
+  std::vector<double> mean(3);
+  CHECK_THROWS_WITH_AS(
+      sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, {}, {mean, {}}),
+      doctest::Contains("stats.mean has 3 elements, expected 2"), sr::error);
+  untouched();
+}
+
+TEST_CASE_TEMPLATE("advantage: empty batch", T, float, double) {
+  const std::vector<T> r;
+  std::vector<T> a;
+  const auto s = sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{0, 8}, a);
+  CHECK(s.rows == 0);
+  CHECK(s.groups == 0);
+  sr::advantage_options o;
+  o.kind = sr::estimator::batch_std;
+  CHECK(sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{0, 0}, a, o).batch_std == 0);
+}
+
+TEST_CASE("advantage: summary counts") {
+  const std::vector<float> r = {1, 1, 0, 1, 5, 2, 2};
+  const std::vector<std::int64_t> off = {0, 2, 4, 4, 5, 7};
+  sr::advantage_options o;
+  o.singleton = sr::singleton_policy::zero;
+  std::vector<float> a(7);
+  const auto s = sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
+  CHECK(s.rows == 7);
+  CHECK(s.groups == 5);
+  CHECK(s.zero_variance_groups == 2);  // {1,1} and {2,2}
+  CHECK(s.singleton_groups == 1);
+  CHECK(s.empty_groups == 1);
+}

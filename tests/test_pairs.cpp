@@ -1,0 +1,275 @@
+// select_pairs (PTS): worked examples, ties, invariants, layouts, policies, errors.
+#include "support.hpp"
+
+namespace sr = shuffle_r1;
+
+namespace {
+template <class T>
+struct pts_result {
+  std::vector<std::int64_t> pairs;
+  std::vector<T> weights;
+};
+
+template <class T, class Layout>
+pts_result<T> pts(const std::vector<T>& adv, const Layout& layout, const sr::pair_options& o = {}) {
+  const std::int64_t K = sr::count_pairs(layout, static_cast<std::int64_t>(adv.size()), o);
+  pts_result<T> r{std::vector<std::int64_t>(2 * K), std::vector<T>(K)};
+  CHECK(sr::select_pairs(sr::cpu, adv, layout, r.pairs, r.weights, o) == K);
+  return r;
+}
+
+template <class T>
+std::vector<T> grpo(const std::vector<T>& r, std::int64_t G, std::int64_t n) {
+  std::vector<T> a(r.size());
+  sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{G, n}, a);
+  return a;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("pairs: worked examples of SPEC.md section 3", T, float, double) {
+  SUBCASE("binary rewards: (0,7), (1,6) kept, weight 1.9322 each") {
+    const auto a = grpo(std::vector<T>{1, 1, 0, 0, 0, 1, 0, 0}, 1, 8);
+    const auto r = pts(a, sr::uniform_groups{1, 8});
+    CHECK(r.pairs == std::vector<std::int64_t>{0, 7, 1, 6});
+    CHECK(static_cast<double>(r.weights[0]) == doctest::Approx(1.9322).epsilon(1e-4));
+    CHECK(static_cast<double>(r.weights[1]) == doctest::Approx(1.9322).epsilon(1e-4));
+    // the dropped pairs are (5,4), (2,3)
+    sr::pair_options all;
+    all.keep_ratio = 1.0;
+    CHECK(pts(a, sr::uniform_groups{1, 8}, all).pairs ==
+          std::vector<std::int64_t>{0, 7, 1, 6, 5, 4, 2, 3});
+  }
+  SUBCASE("graded rewards: (0,4), (7,1) with weights 2.7792 and 2.0844") {
+    const auto a = grpo(std::vector<T>{T(0.9), T(0.2), T(0.5), T(0.5), T(0.1), T(0.7), T(0.3), T(0.8)}, 1, 8);
+    const auto r = pts(a, sr::uniform_groups{1, 8});
+    CHECK(r.pairs == std::vector<std::int64_t>{0, 4, 7, 1});
+    CHECK(static_cast<double>(r.weights[0]) == doctest::Approx(2.7792).epsilon(1e-4));
+    CHECK(static_cast<double>(r.weights[1]) == doctest::Approx(2.0844).epsilon(1e-4));
+  }
+  SUBCASE("one success: a pair of two equal rewards still weighs 0.7071") {
+    const auto a = grpo(std::vector<T>{1, 0, 0, 0, 0, 0, 0, 0}, 1, 8);
+    const auto r = pts(a, sr::uniform_groups{1, 8});
+    CHECK(r.pairs == std::vector<std::int64_t>{0, 7, 1, 6});
+    CHECK(static_cast<double>(r.weights[1]) == doctest::Approx(0.7071).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("pairs: ties keep batch order - the tied minimum of rank 1 is the last tied row") {
+  const std::vector<float> a = {0.f, 1.f, 0.f, 1.f, -1.f, -1.f, -1.f, 0.f};
+  sr::pair_options all;
+  all.keep_ratio = 1.0;
+  // descending stable: 1(1) 3(1) 0(0) 2(0) 7(0) 4(-1) 5(-1) 6(-1)
+  CHECK(pts(a, sr::uniform_groups{1, 8}, all).pairs ==
+        std::vector<std::int64_t>{1, 6, 3, 5, 0, 4, 2, 7});
+  // -0 and +0 are equal: batch order decides
+  const std::vector<double> z = {-0.0, 0.0, -0.0, 0.0};
+  CHECK(pts(z, sr::uniform_groups{1, 4}, all).pairs == std::vector<std::int64_t>{0, 3, 1, 2});
+}
+
+TEST_CASE("pairs: the four pair weights") {
+  const std::vector<double> a = {2.0, -0.5, 1.0, -3.0};  // pairs (0,3) then (2,1)
+  sr::pair_options o;
+  o.keep_ratio = 1.0;
+  const auto w = [&](sr::pair_weight kind) {
+    o.weight = kind;
+    return pts(a, sr::uniform_groups{1, 4}, o).weights;
+  };
+  CHECK(w(sr::pair_weight::sum) == std::vector<double>{5.0, 1.5});
+  CHECK(w(sr::pair_weight::max) == std::vector<double>{3.0, 1.0});
+  CHECK(w(sr::pair_weight::mean) == std::vector<double>{2.5, 0.75});
+  CHECK(w(sr::pair_weight::pos) == std::vector<double>{2.0, 1.0});
+  // pos is |max(A_hi, A_lo)|: both negative
+  const std::vector<double> neg = {-1.0, -4.0};
+  o.weight = sr::pair_weight::pos;
+  CHECK(pts(neg, sr::uniform_groups{1, 2}, o).weights == std::vector<double>{1.0});
+}
+
+TEST_CASE("pairs: M = floor(alpha * P) computed as the release does") {
+  std::vector<double> a(20);
+  std::iota(a.begin(), a.end(), 0.0);
+  const auto kept = [&](double alpha) {
+    sr::pair_options o;
+    o.keep_ratio = alpha;
+    return sr::count_pairs(sr::uniform_groups{1, 20}, 20, o);
+  };
+  CHECK(kept(0.5) == 5);
+  CHECK(kept(1.0) == 10);
+  CHECK(kept(0.05) == 0);
+  CHECK(kept(1.0 - 0.9) == 0);  // 10 * 0.09999999999999998 = 0.9999999999999998 -> 0, like int()
+  CHECK(kept(0.1) == 1);
+  CHECK(kept(1.0 - 0.7) == 3);
+  CHECK(kept(0.35) == 3);
+  sr::pair_options o;
+  o.keep_pairs = 7;
+  CHECK(sr::count_pairs(sr::uniform_groups{1, 20}, 20, o) == 7);
+  o.keep_pairs = 0;
+  CHECK(sr::count_pairs(sr::uniform_groups{1, 20}, 20, o) == 0);
+}
+
+TEST_CASE_TEMPLATE("pairs: invariants and agreement with a stable-sort reference", T, float, double) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 80; ++trial) {
+    const auto sizes = test::random_sizes(rng, 1 + trial % 11, 2, trial % 4 == 3 ? 150 : 40, true);
+    const auto off = test::offsets_of(sizes);
+    const auto kind = static_cast<test::reward_kind>(trial % 4);
+    const std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(off.back()), kind);
+    std::vector<T> a(r.size());
+    sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
+    for (const double alpha : {0.5, 1.0, 0.25, 1.0 / 3}) {
+      sr::pair_options o;
+      o.keep_ratio = alpha;
+      o.weight = static_cast<sr::pair_weight>(trial % 4);
+      const auto got = pts(a, sr::ragged_groups{off}, o);
+      CHECK(got.pairs == test::reference_pairs(a, off, alpha));
+      // invariants: disjoint, inside their group, hi >= lo, M per group, weights consistent
+      std::vector<int> used(r.size(), 0);
+      std::size_t k = 0;
+      for (std::size_t g = 0; g < sizes.size(); ++g) {
+        const auto M = static_cast<std::size_t>(std::floor((sizes[g] / 2) * alpha));
+        for (std::size_t m = 0; m < M; ++m, ++k) {
+          const std::int64_t hi = got.pairs[2 * k], lo = got.pairs[2 * k + 1];
+          CHECK(hi >= off[g]);
+          CHECK(hi < off[g + 1]);
+          CHECK(lo >= off[g]);
+          CHECK(lo < off[g + 1]);
+          CHECK(a[hi] >= a[lo]);
+          CHECK(++used[hi] == 1);
+          CHECK(++used[lo] == 1);
+          const double ah = std::fabs(static_cast<double>(a[hi])),
+                       al = std::fabs(static_cast<double>(a[lo]));
+          double want = ah + al;
+          if (o.weight == sr::pair_weight::max) want = std::max(ah, al);
+          if (o.weight == sr::pair_weight::mean) want = (ah + al) / 2;
+          if (o.weight == sr::pair_weight::pos) want = ah;
+          CHECK(got.weights[k] == static_cast<T>(want));
+        }
+      }
+      CHECK(2 * k == got.pairs.size());
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("pairs: ragged, id and uniform layouts agree", T, float, double) {
+  std::mt19937_64 rng(8);
+  const std::int64_t G = 31, n = 16;
+  const std::vector<T> r = test::random_rewards<T>(rng, G * n, test::reward_kind::binary);
+  const auto a = grpo(r, G, n);
+  const auto uniform = pts(a, sr::uniform_groups{G, n});
+  std::vector<std::int64_t> off(G + 1);
+  for (std::int64_t g = 0; g <= G; ++g) off[g] = g * n;
+  CHECK(pts(a, sr::ragged_groups{off}).pairs == uniform.pairs);
+  // interleave the groups: row i of the new batch is row perm[i] of the old one
+  std::vector<std::int64_t> perm(a.size()), ids(a.size());
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  // keep each group's rows in their old relative order so ties break the same way
+  for (std::int64_t g = 0; g < G; ++g) {
+    std::vector<std::size_t> slots;
+    for (std::size_t i = 0; i < perm.size(); ++i)
+      if (perm[i] / n == g) slots.push_back(i);
+    for (std::int64_t k = 0; k < n; ++k) perm[slots[k]] = g * n + k;
+  }
+  std::vector<T> a2(a.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) {
+    a2[i] = a[perm[i]];
+    ids[i] = perm[i] / n;
+  }
+  // groups are numbered by first appearance: map back to the old group order for comparison
+  const auto got = pts(a2, sr::id_groups<std::int64_t>{ids});
+  std::map<std::int64_t, std::vector<std::int64_t>> by_group;  // old group -> old-row pairs
+  for (std::size_t k = 0; k < got.pairs.size(); k += 2)
+    for (int s = 0; s < 2; ++s) by_group[perm[got.pairs[k + s]] / n].push_back(perm[got.pairs[k + s]]);
+  std::vector<std::int64_t> flat;
+  for (const auto& kv : by_group) flat.insert(flat.end(), kv.second.begin(), kv.second.end());
+  CHECK(flat == uniform.pairs);
+}
+
+TEST_CASE("pairs: odd groups follow the odd policy") {
+  const std::vector<double> a = {3, 1, 2, 5, 4};  // sorted: 3(5) 4(4) 0(3) 2(2) 1(1)
+  std::vector<std::int64_t> p(4, -1);
+  std::vector<double> w(2, -1);
+  try {
+    (void)sr::select_pairs(sr::cpu, a, sr::uniform_groups{1, 5}, p, w);
+    FAIL("no exception");
+  } catch (const sr::error& e) {
+    CHECK(e.code() == sr::errc::odd_group);
+    CHECK(std::string(e.what()).find("group 0 (first row 0) has 5 rows, an odd number") !=
+          std::string::npos);
+  }
+  for (auto x : p) CHECK(x == -1);
+  sr::pair_options o;
+  o.odd = sr::odd_policy::drop_median;
+  o.keep_ratio = 1.0;
+  CHECK(sr::select_pairs(sr::cpu, a, sr::uniform_groups{1, 5}, p, w, o) == 2);
+  CHECK(p == std::vector<std::int64_t>{3, 1, 4, 2});  // the median row 0 is left out
+  CHECK(test::reference_pairs(a, {0, 5}, 1.0, true) == p);
+  // a single row under drop_median: no pair
+  const std::vector<double> one = {1.0};
+  CHECK(sr::count_pairs(sr::uniform_groups{1, 1}, 1, o) == 0);
+  CHECK(sr::select_pairs(sr::cpu, one, sr::uniform_groups{1, 1}, p, w, o) == 0);
+}
+
+TEST_CASE("pairs: large groups use the comparison sort with the same semantics") {
+  std::mt19937_64 rng(21);
+  for (const std::int64_t n : {64, 66, 200, 1000}) {
+    std::vector<double> r = test::random_rewards<double>(rng, static_cast<std::size_t>(n),
+                                                         test::reward_kind::decimals);
+    std::vector<double> a(r.size());
+    sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, n}, a);
+    sr::pair_options o;
+    o.keep_ratio = 1.0;
+    CHECK(pts(a, sr::uniform_groups{1, n}, o).pairs == test::reference_pairs(a, {0, n}, 1.0));
+  }
+}
+
+TEST_CASE("pairs: bad inputs are refused and nothing is written") {
+  std::vector<float> a = {1, 0, 1, 0};
+  std::vector<std::int64_t> p(4, -1);
+  std::vector<float> w(2, -1);
+  const auto untouched = [&] {
+    for (auto x : p) CHECK(x == -1);
+    for (auto x : w) CHECK(x == -1);
+  };
+  const auto expect = [&](const sr::pair_options& o, sr::errc code, const char* text) {
+    try {
+      (void)sr::select_pairs(sr::cpu, a, sr::uniform_groups{1, 4}, p, w, o);
+      FAIL("no exception");
+    } catch (const sr::error& e) {
+      CHECK(e.code() == code);
+      CHECK(std::string(e.what()).find(text) != std::string::npos);
+    }
+    untouched();
+  };
+  sr::pair_options o;
+  o.keep_ratio = 0.0;
+  expect(o, sr::errc::invalid_argument, "options.keep_ratio is 0, expected a value in (0, 1]");
+  o.keep_ratio = 1.5;
+  expect(o, sr::errc::invalid_argument, "options.keep_ratio is 1.5");
+  o.keep_ratio = std::numeric_limits<double>::quiet_NaN();
+  expect(o, sr::errc::invalid_argument, "options.keep_ratio is nan");
+  o = {};
+  o.keep_pairs = 3;
+  expect(o, sr::errc::too_few_pairs, "options.keep_pairs is 3 but group 0 has 4 rows, i.e. only 2 pairs");
+  o = {};
+  o.weight = static_cast<sr::pair_weight>(17);
+  expect(o, sr::errc::invalid_argument, "options.weight");
+  o = {};
+  o.odd = static_cast<sr::odd_policy>(17);
+  expect(o, sr::errc::invalid_argument, "options.odd");
+  o = {};
+  a[3] = std::numeric_limits<float>::quiet_NaN();
+  expect(o, sr::errc::non_finite, "advantages[3] is NaN");
+  a[3] = 0;
+  std::vector<std::int64_t> small(1);
+  CHECK_THROWS_WITH_AS((void)sr::select_pairs(sr::cpu, a, sr::uniform_groups{1, 4}, small, w),
+                       doctest::Contains("pairs has 1 entries, needs 2 * 1 = 2"), sr::error);
+  std::vector<float> no_weights;
+  CHECK(sr::select_pairs(sr::cpu, a, sr::uniform_groups{1, 4}, p, no_weights) == 1);
+}
+
+TEST_CASE("pairs: empty batch") {
+  const std::vector<float> a;
+  std::vector<std::int64_t> p;
+  std::vector<float> w;
+  CHECK(sr::select_pairs(sr::cpu, a, sr::uniform_groups{0, 16}, p, w) == 0);
+}

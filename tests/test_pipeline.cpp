@@ -1,0 +1,152 @@
+// run_pipeline: equals the three stages composed, reuses its workspace without allocating,
+// writes nothing on error.
+#include "support.hpp"
+
+
+// Heap allocations of the whole test binary (tests/alloc_counter.cpp replaces operator new).
+long long allocation_count();
+
+namespace sr = shuffle_r1;
+
+namespace {
+template <class T>
+struct buffers {
+  std::vector<T> advantages, weights;
+  std::vector<std::int64_t> pairs, order, rows;
+  std::vector<double> mean, std_;
+  explicit buffers(const sr::pipeline_sizes& n)
+      : advantages(n.rows), weights(n.pairs), pairs(2 * n.pairs), order(n.order),
+        rows(n.training_rows), mean(n.groups), std_(n.groups) {}
+  sr::pipeline_outputs<T> out() {
+    return {advantages, pairs, weights, order, rows, mean, std_};
+  }
+};
+}  // namespace
+
+TEST_CASE_TEMPLATE("pipeline: equals normalize, select_pairs and shuffle_pairs composed", T, float,
+                   double) {
+  std::mt19937_64 rng(31);
+  const std::int64_t G = 64, n = 16;
+  const std::vector<T> r = test::random_rewards<T>(rng, G * n, test::reward_kind::graded);
+  const sr::uniform_groups groups{G, n};
+  sr::pipeline_config c;
+  c.shuffle.seed = 5;
+  c.shuffle.step = 11;
+  c.shuffle.on_short = sr::short_policy::shrink;
+  const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
+  CHECK(sizes.pairs == G * 4);
+  CHECK(sizes.order == 8 * (G * 4 / 8));
+  buffers<T> b(sizes);
+  sr::pipeline_workspace<T> ws;
+  const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, b.out());
+
+  std::vector<T> adv(r.size()), w(sizes.pairs);
+  std::vector<double> mean(G), sd(G);
+  sr::normalize_advantages(sr::cpu, r, groups, adv, c.advantage, {mean, sd});
+  CHECK(adv == b.advantages);
+  CHECK(mean == b.mean);
+  CHECK(sd == b.std_);
+  std::vector<std::int64_t> pairs(2 * sizes.pairs);
+  CHECK(sr::select_pairs(sr::cpu, adv, groups, pairs, w, c.pairs) == s.pairs);
+  CHECK(pairs == b.pairs);
+  CHECK(w == b.weights);
+  std::vector<std::int64_t> order(sizes.order);
+  const auto ss = sr::shuffle_pairs(sr::cpu, w, order, c.shuffle);
+  order.resize(ss.size);
+  CHECK(std::vector<std::int64_t>(b.order.begin(), b.order.begin() + s.shuffle.size) == order);
+  std::vector<std::int64_t> rows(2 * order.size());
+  sr::pairs_to_rows(sr::cpu, pairs, order, rows);
+  CHECK(std::vector<std::int64_t>(b.rows.begin(), b.rows.begin() + 2 * s.shuffle.size) == rows);
+  std::set<std::int64_t> distinct(order.begin(), order.end());
+  CHECK(s.distinct_pairs_used == static_cast<std::int64_t>(distinct.size()));
+}
+
+TEST_CASE("pipeline: a reused workspace allocates nothing after the first call") {
+  std::mt19937_64 rng(32);
+  const std::int64_t G = 512, n = 16;
+  const std::vector<float> r = test::random_rewards<float>(rng, G * n, test::reward_kind::graded);
+  for (const bool ids : {false, true}) {
+    CAPTURE(ids);
+    std::vector<std::int64_t> id(r.size());
+    for (std::size_t i = 0; i < id.size(); ++i) id[i] = static_cast<std::int64_t>(i) / n;
+    sr::pipeline_config c;
+    c.shuffle.on_short = sr::short_policy::fill;
+    const sr::pipeline_sizes sizes = sr::plan_pipeline(sr::uniform_groups{G, n}, G * n, c);
+    buffers<float> b(sizes);
+    const auto out = b.out();
+    sr::pipeline_workspace<float> ws;
+    const auto run = [&] {
+      if (ids) {
+        (void)sr::run_pipeline(sr::cpu, r, sr::id_groups<std::int64_t>{id}, c, ws, out);
+      } else {
+        (void)sr::run_pipeline(sr::cpu, r, sr::uniform_groups{G, n}, c, ws, out);
+      }
+    };
+    run();
+    const std::size_t bytes = ws.bytes();
+    CHECK(bytes > 0);
+    for (int step = 1; step < 5; ++step) {
+      c.shuffle.step = step;
+      const long long before = allocation_count();
+      run();
+      CHECK(allocation_count() - before == 0);
+    }
+    CHECK(ws.bytes() == bytes);
+    ws.release();
+    CHECK(ws.bytes() == 0);
+  }
+}
+
+TEST_CASE("pipeline: an error late in the pipeline leaves every output untouched") {
+  // All groups zero-variance except one: too few non-zero pairs for T under on_short = error.
+  std::vector<float> r(64, 1.0f);
+  r[0] = 0.0f;
+  const sr::uniform_groups groups{8, 8};
+  sr::pipeline_config c;
+  c.shuffle.rounds = 2;  // K = 16 pairs, T = 8, only 2 pairs with non-zero weight
+  const auto sizes = sr::plan_pipeline(groups, 64, c);
+  buffers<float> b(sizes);
+  for (auto& x : b.advantages) x = -7;
+  for (auto& x : b.pairs) x = -7;
+  for (auto& x : b.order) x = -7;
+  for (auto& x : b.rows) x = -7;
+  for (auto& x : b.mean) x = -7;
+  sr::pipeline_workspace<float> ws;
+  CHECK_THROWS_WITH_AS((void)sr::run_pipeline(sr::cpu, r, groups, c, ws, b.out()),
+                       doctest::Contains("only 2 of 16 pairs have non-zero sampling mass"),
+                       sr::error);
+  for (auto x : b.advantages) CHECK(x == -7);
+  for (auto x : b.pairs) CHECK(x == -7);
+  for (auto x : b.order) CHECK(x == -7);
+  for (auto x : b.rows) CHECK(x == -7);
+  for (auto x : b.mean) CHECK(x == -7);
+  // too small outputs are refused before any work
+  std::vector<std::int64_t> small(3);
+  sr::pipeline_outputs<float> o = b.out();
+  o.order = small;
+  c.shuffle.on_short = sr::short_policy::shrink;
+  CHECK_THROWS_WITH_AS((void)sr::run_pipeline(sr::cpu, r, groups, c, ws, o),
+                       doctest::Contains("out.order has 3 entries, needs 16"), sr::error);
+  for (auto x : b.advantages) CHECK(x == -7);
+}
+
+TEST_CASE("pipeline: optional outputs may be skipped") {
+  std::mt19937_64 rng(33);
+  const std::vector<double> r = test::random_rewards<double>(rng, 256, test::reward_kind::normal);
+  sr::pipeline_workspace<double> ws;
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(sr::plan_pipeline(sr::uniform_groups{16, 16}, 256).training_rows));
+  sr::pipeline_outputs<double> out;
+  out.rows = rows;
+  const auto s = sr::run_pipeline(sr::cpu, r, sr::uniform_groups{16, 16}, {}, ws, out);
+  CHECK(s.shuffle.size == 64);
+  for (auto x : rows) CHECK((x >= 0 && x < 256));
+}
+
+TEST_CASE("pipeline: empty batch") {
+  const std::vector<float> r;
+  sr::pipeline_workspace<float> ws;
+  const auto s = sr::run_pipeline(sr::cpu, r, sr::uniform_groups{0, 16}, {}, ws, {});
+  CHECK(s.pairs == 0);
+  CHECK(s.shuffle.size == 0);
+  CHECK(s.distinct_pairs_used == 0);
+}

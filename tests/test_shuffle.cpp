@@ -1,0 +1,349 @@
+// shuffle_pairs (ABS): exact successive-sampling distribution, transforms, zero weights,
+// short-round policies, determinism, rows, errors.
+#include "support.hpp"
+
+namespace sr = shuffle_r1;
+
+namespace {
+
+std::vector<std::int64_t> shuffle(const std::vector<double>& w, const sr::shuffle_options& o,
+                                  sr::shuffle_summary* summary = nullptr) {
+  std::vector<std::int64_t> order(
+      static_cast<std::size_t>(sr::shuffle_size(static_cast<std::int64_t>(w.size()), o)));
+  const sr::shuffle_summary s = sr::shuffle_pairs(sr::cpu, w, order, o);
+  order.resize(static_cast<std::size_t>(s.size));
+  if (summary) *summary = s;
+  return order;
+}
+
+/// Chi-square test of the ordered sequences of T draws per round against exact successive
+/// sampling with masses q.
+void check_sequences(const std::vector<double>& w, const std::vector<double>& q, int T,
+                     sr::shuffle_options o, int rounds) {
+  o.rounds = rounds;
+  o.per_round = T;
+  const auto order = shuffle(w, o);
+  const auto exact = test::sequence_probabilities(q, T);
+  std::map<std::vector<int>, double> seen;
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<int> seq(order.begin() + r * T, order.begin() + (r + 1) * T);
+    seen[seq] += 1;
+  }
+  std::vector<double> observed, prob;
+  for (const auto& [seq, p] : exact) {
+    observed.push_back(seen.count(seq) ? seen[seq] : 0.0);
+    prob.push_back(p);
+  }
+  double in_support = 0;
+  for (double x : observed) in_support += x;
+  CHECK(in_support == rounds);  // no sequence outside the support (e.g. a zero-mass pair)
+  const double chi = test::chi_square(observed, prob, rounds);
+  const int dof = static_cast<int>(prob.size()) - 1;
+  INFO("chi-square " << chi << " with " << dof << " degrees of freedom, seed " << o.seed);
+  CHECK(chi < test::chi_square_limit(dof));
+}
+
+}  // namespace
+
+TEST_CASE("shuffle: power transform gives exact successive sampling, order included") {
+  sr::shuffle_options o;
+  o.seed = 12345;
+  check_sequences({1, 2, 3, 4}, {1, 2, 3, 4}, 2, o, 200000);
+  check_sequences({1, 2, 3, 4}, {1, 2, 3, 4}, 4, o, 200000);  // full permutations
+  check_sequences({0.5, 0.25, 8, 1, 1}, {0.5, 0.25, 8, 1, 1}, 3, o, 200000);
+}
+
+TEST_CASE("shuffle: the sampler is not uniform when weights are not (the test has power)") {
+  // Sanity check of the chi-square machinery: uniform probabilities must be rejected for
+  // weights 1..4.
+  sr::shuffle_options o;
+  o.rounds = 50000;
+  o.per_round = 1;
+  const auto order = shuffle({1, 2, 3, 4}, o);
+  std::vector<double> counts(4, 0);
+  for (auto j : order) counts[j] += 1;
+  CHECK(test::chi_square(counts, {0.25, 0.25, 0.25, 0.25}, 50000) > test::chi_square_limit(3));
+  CHECK(test::chi_square(counts, {0.1, 0.2, 0.3, 0.4}, 50000) < test::chi_square_limit(3));
+}
+
+TEST_CASE("shuffle: every transform samples with its own masses") {
+  const std::vector<double> w = {0.0, 0.4, 1.3, 2.0, 0.7};
+  sr::shuffle_options o;
+  o.seed = 99;
+  o.on_short = sr::short_policy::shrink;
+  SUBCASE("power kappa 2: q = w^2, zero weight never drawn") {
+    o.coeff = 2.0;
+    std::vector<double> q;
+    for (double x : w) q.push_back(x * x);
+    check_sequences(w, q, 2, o, 150000);
+  }
+  SUBCASE("power kappa 0: uniform, zero weight included") {
+    o.coeff = 0.0;
+    check_sequences(w, {1, 1, 1, 1, 1}, 2, o, 150000);
+  }
+  SUBCASE("softmax at mid-schedule: q = exp(w / tau)") {
+    o.kind = sr::transform::softmax;
+    o.step = 3;
+    o.total_steps = 10;
+    const double tau = (2.0 - 1.0) * std::cos(M_PI / 2 * 0.3) + 1.0;
+    std::vector<double> q;
+    for (double x : w) q.push_back(std::exp(x / tau));
+    check_sequences(w, q, 2, o, 150000);
+  }
+  SUBCASE("log_softmax at the end of the schedule: q = ln(1 + w / tau)") {
+    o.kind = sr::transform::log_softmax;
+    o.step = 10;
+    o.total_steps = 10;
+    const double tau = (2.0 - 1.0) * std::sin(M_PI / 2 * 1.0) + 1.0;
+    std::vector<double> q;
+    for (double x : w) q.push_back(std::log1p(x / tau));
+    check_sequences(w, q, 2, o, 150000);
+  }
+  SUBCASE("inverse: q = 1 / (w + 1e-6) favours weak pairs") {
+    o.kind = sr::transform::inverse;
+    const std::vector<double> w2 = {0.5, 1.0, 2.0, 4.0};
+    std::vector<double> q;
+    for (double x : w2) q.push_back(1.0 / (x + 1e-6));
+    check_sequences(w2, q, 2, o, 150000);
+  }
+}
+
+TEST_CASE("shuffle: first-draw and inclusion probabilities on a larger case") {
+  const std::vector<double> w = {3, 1, 4, 1, 5, 9, 2, 6};
+  const int T = 3, rounds = 300000;
+  sr::shuffle_options o;
+  o.rounds = rounds;
+  o.per_round = T;
+  o.seed = 2718;
+  const auto order = shuffle(w, o);
+  const auto exact = test::sequence_probabilities(w, T);
+  std::vector<double> first(w.size(), 0), incl(w.size(), 0), first_obs(w.size(), 0),
+      incl_obs(w.size(), 0);
+  for (const auto& [seq, p] : exact) {
+    first[seq[0]] += p;
+    for (int j : seq) incl[j] += p;
+  }
+  for (int r = 0; r < rounds; ++r) {
+    first_obs[order[r * T]] += 1;
+    for (int i = 0; i < T; ++i) incl_obs[order[r * T + i]] += 1;
+  }
+  CHECK(test::chi_square(first_obs, first, rounds) < test::chi_square_limit(7));
+  for (std::size_t j = 0; j < w.size(); ++j) {
+    // inclusion is Bernoulli per round: z-score below 6.1 (tail probability ~1e-9)
+    const double sd = std::sqrt(rounds * incl[j] * (1 - incl[j]));
+    CAPTURE(j);
+    CHECK(std::fabs(incl_obs[j] - rounds * incl[j]) < 6.1 * sd);
+  }
+}
+
+TEST_CASE("shuffle: rounds hold distinct pairs, pairs repeat across rounds") {
+  std::mt19937_64 rng(4);
+  std::vector<double> w(200);
+  for (auto& x : w) x = std::uniform_real_distribution<double>(0, 3)(rng);
+  sr::shuffle_options o;  // S = 8, T = 25
+  sr::shuffle_summary s;
+  const auto order = shuffle(w, o, &s);
+  CHECK(s.rounds == 8);
+  CHECK(s.per_round == 25);
+  CHECK(order.size() == 200);
+  std::vector<int> count(200, 0);
+  for (int r = 0; r < 8; ++r) {
+    std::set<std::int64_t> distinct(order.begin() + r * 25, order.begin() + (r + 1) * 25);
+    CHECK(distinct.size() == 25);
+    for (auto j : distinct) ++count[j];
+  }
+  CHECK(*std::max_element(count.begin(), count.end()) > 1);
+  // one round of all pairs is a permutation
+  o.rounds = 1;
+  o.per_round = 200;
+  const auto perm = shuffle(w, o);
+  CHECK(std::set<std::int64_t>(perm.begin(), perm.end()).size() == 200);
+}
+
+TEST_CASE("shuffle: a pair holding nearly all the mass does not stall the sampler") {
+  std::vector<double> w(64, 1e-9);
+  w[5] = 1e9;
+  w[17] = 1e6;
+  sr::shuffle_options o;
+  o.rounds = 3;
+  o.per_round = 64;
+  sr::shuffle_summary s;
+  const auto order = shuffle(w, o, &s);
+  for (int r = 0; r < 3; ++r) {
+    CHECK(order[r * 64] == 5);
+    CHECK(order[r * 64 + 1] == 17);
+    CHECK(std::set<std::int64_t>(order.begin() + r * 64, order.begin() + (r + 1) * 64).size() == 64);
+  }
+  CHECK(s.extra_phases > 0);  // the skewed tail needed rebuilt tables
+  // weights over 600 orders of magnitude: every positive weight still gets drawn
+  std::vector<double> wide = {1e-300, 1.0, 1e300, 1e-10};
+  o.rounds = 1;
+  o.per_round = 4;
+  const auto all = shuffle(wide, o);
+  CHECK(all[0] == 2);
+  CHECK(std::set<std::int64_t>(all.begin(), all.end()).size() == 4);
+}
+
+TEST_CASE("shuffle: zero-weight pairs and the short-round policies") {
+  const std::vector<double> w = {0, 2, 0, 1, 0, 0};  // two non-zero pairs
+  sr::shuffle_options o;
+  o.rounds = 4;
+  o.per_round = 3;
+  std::vector<std::int64_t> order(12, -1);
+  try {
+    (void)sr::shuffle_pairs(sr::cpu, w, order, o);
+    FAIL("no exception");
+  } catch (const sr::error& e) {
+    CHECK(e.code() == sr::errc::too_few_pairs);
+    CHECK(std::string(e.what()).find("only 2 of 6 pairs have non-zero sampling mass, fewer than "
+                                     "per_round = 3") != std::string::npos);
+  }
+  for (auto x : order) CHECK(x == -1);
+  SUBCASE("shrink: shorter rounds of the non-zero pairs only") {
+    o.on_short = sr::short_policy::shrink;
+    sr::shuffle_summary s;
+    const auto got = shuffle(w, o, &s);
+    CHECK(s.per_round == 2);
+    CHECK(got.size() == 8);
+    for (int r = 0; r < 4; ++r)
+      CHECK(std::set<std::int64_t>(got.begin() + 2 * r, got.begin() + 2 * r + 2) ==
+            std::set<std::int64_t>{1, 3});
+  }
+  SUBCASE("fill: the non-zero pairs first, then zero-weight pairs uniformly") {
+    o.on_short = sr::short_policy::fill;
+    o.rounds = 60000;
+    const auto got = shuffle(w, o);
+    std::vector<double> third(6, 0);
+    for (int r = 0; r < o.rounds; ++r) {
+      CHECK(std::set<std::int64_t>(got.begin() + 3 * r, got.begin() + 3 * r + 2) ==
+            std::set<std::int64_t>{1, 3});
+      third[got[3 * r + 2]] += 1;
+    }
+    CHECK(third[1] == 0);
+    CHECK(third[3] == 0);
+    CHECK(test::chi_square({third[0], third[2], third[4], third[5]}, {0.25, 0.25, 0.25, 0.25},
+                           o.rounds) < test::chi_square_limit(3));
+  }
+  SUBCASE("all weights zero: error by default, fill draws uniformly") {
+    const std::vector<double> zero(5, 0.0);
+    o.on_short = sr::short_policy::error;
+    o.rounds = 2;
+    o.per_round = 2;
+    std::vector<std::int64_t> out(4);
+    CHECK_THROWS_AS((void)sr::shuffle_pairs(sr::cpu, zero, out, o), sr::error);
+    o.on_short = sr::short_policy::fill;
+    CHECK(shuffle(zero, o).size() == 4);
+    o.on_short = sr::short_policy::shrink;
+    CHECK(shuffle(zero, o).empty());
+  }
+}
+
+TEST_CASE("shuffle: deterministic in (seed, step), independent across steps and seeds") {
+  std::vector<double> w(500);
+  std::mt19937_64 rng(1);
+  for (auto& x : w) x = std::uniform_real_distribution<double>(0, 2)(rng);
+  sr::shuffle_options o;
+  o.seed = 42;
+  o.step = 7;
+  const auto a = shuffle(w, o), b = shuffle(w, o);
+  CHECK(a == b);
+  o.step = 8;
+  const auto c = shuffle(w, o);
+  o.step = 7;
+  o.seed = 43;
+  const auto d = shuffle(w, o);
+  CHECK(a != c);
+  CHECK(a != d);
+  // float weights with the same values give the same order
+  std::vector<float> wf(w.begin(), w.end());
+  std::vector<double> wd(wf.begin(), wf.end());
+  o.seed = 42;
+  std::vector<std::int64_t> of(static_cast<std::size_t>(sr::shuffle_size(500, o)));
+  (void)sr::shuffle_pairs(sr::cpu, wf, of, o);
+  CHECK(of == shuffle(wd, o));
+}
+
+TEST_CASE("shuffle: T defaults to floor(K / S) and an empty input gives nothing") {
+  sr::shuffle_options o;
+  CHECK(sr::shuffle_size(2048, o) == 2048);
+  CHECK(sr::shuffle_size(2047, o) == 8 * 255);
+  CHECK(sr::shuffle_size(7, o) == 0);
+  CHECK(sr::shuffle_size(0, o) == 0);
+  const std::vector<double> none;
+  std::vector<std::int64_t> out;
+  const auto s = sr::shuffle_pairs(sr::cpu, none, out, o);
+  CHECK(s.size == 0);
+}
+
+TEST_CASE("shuffle: rows expand pairs in draw order") {
+  const std::vector<std::int64_t> pairs = {10, 11, 20, 21, 30, 31};
+  const std::vector<std::int64_t> order = {2, 0, 2};
+  std::vector<std::int64_t> rows(6);
+  sr::pairs_to_rows(sr::cpu, pairs, order, rows);
+  CHECK(rows == std::vector<std::int64_t>{30, 31, 10, 11, 30, 31});
+  const std::vector<std::int64_t> bad = {3};
+  std::vector<std::int64_t> rows2(2, -1);
+  CHECK_THROWS_WITH_AS(sr::pairs_to_rows(sr::cpu, pairs, bad, rows2),
+                       doctest::Contains("order[0] = 3 is outside [0, 3)"), sr::error);
+  CHECK(rows2[0] == -1);
+}
+
+TEST_CASE("shuffle: bad options and weights are refused and nothing is written") {
+  std::vector<double> w = {1, 2, 3, 4};
+  std::vector<std::int64_t> order(64, -1);
+  const auto expect = [&](const sr::shuffle_options& o, sr::errc code, const char* text) {
+    try {
+      (void)sr::shuffle_pairs(sr::cpu, w, order, o);
+      FAIL("no exception");
+    } catch (const sr::error& e) {
+      CHECK(e.code() == code);
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(text) != std::string::npos);
+    }
+    for (auto x : order) CHECK(x == -1);
+  };
+  sr::shuffle_options o;
+  o.rounds = 0;
+  expect(o, sr::errc::invalid_argument, "options.rounds is 0");
+  o = {};
+  o.per_round = 5;
+  expect(o, sr::errc::too_few_pairs, "options.per_round is 5 but there are only 4 pairs");
+  o = {};
+  o.step = -1;
+  expect(o, sr::errc::invalid_argument, "options.step is -1");
+  o.step = std::int64_t{1} << 32;
+  expect(o, sr::errc::invalid_argument, "expected 0 <= step < 2^32");
+  o = {};
+  o.coeff = -1;
+  expect(o, sr::errc::invalid_argument, "options.coeff is -1");
+  o = {};
+  o.kind = sr::transform::softmax;
+  o.step = 5;
+  expect(o, sr::errc::invalid_argument, "options.step is 5, beyond options.total_steps = 1");
+  o.step = 0;
+  o.t_min = 0;
+  expect(o, sr::errc::invalid_argument, "must be finite with 0 < t_min <= t_max");
+  o.t_min = 3;
+  expect(o, sr::errc::invalid_argument, "must be finite with 0 < t_min <= t_max");
+  o = {};
+  o.kind = sr::transform::log_softmax;
+  o.total_steps = 0;
+  expect(o, sr::errc::invalid_argument, "options.total_steps is 0");
+  o = {};
+  o.kind = static_cast<sr::transform>(9);
+  expect(o, sr::errc::invalid_argument, "options.kind");
+  o = {};
+  o.on_short = static_cast<sr::short_policy>(9);
+  expect(o, sr::errc::invalid_argument, "options.on_short");
+  o = {};
+  o.rounds = 1;
+  o.per_round = 2;
+  w[2] = std::numeric_limits<double>::quiet_NaN();
+  expect(o, sr::errc::non_finite, "weights[2] is NaN");
+  w[2] = -0.5;
+  expect(o, sr::errc::invalid_argument, "weights[2] is -0.5, expected >= 0");
+  w[2] = 3;
+  std::vector<std::int64_t> small(1);
+  CHECK_THROWS_WITH_AS((void)sr::shuffle_pairs(sr::cpu, w, small, o),
+                       doctest::Contains("order has 1 entries, needs 2"), sr::error);
+}
