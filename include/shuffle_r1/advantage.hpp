@@ -58,8 +58,8 @@ advantage_summary normalize_advantages(cpu_policy, host_span<const T> rewards,
   detail::cpu::norm_scratch scratch;
   const auto B = static_cast<std::int64_t>(rewards.size());
   const detail::host_layout L = detail::validate_layout(fn, groups, B, layout_scratch);
-  const double max_abs =
-      detail::cpu::validate_normalize(fn, rewards, L, advantages.size(), options, stats);
+  const double max_abs = detail::cpu::validate_normalize(fn, rewards, L, advantages.size(),
+                                                         options, stats, scratch);
   detail::cpu::norm_plan plan;
   plan.kind = options.kind;
   plan.ddof = options.ddof;

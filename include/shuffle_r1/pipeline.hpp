@@ -147,7 +147,7 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   const group_stats_out stats{out.group_mean, out.group_std};
   const double max_abs =
       detail::cpu::validate_normalize(fn, rewards, L, static_cast<std::size_t>(B), config.advantage,
-                                      stats);
+                                      stats, b.norm);
   if (!out.advantages.empty() && static_cast<std::int64_t>(out.advantages.size()) != B)
     detail::fail(errc::size_mismatch, fn, "out.advantages has ", out.advantages.size(),
                  " entries, expected ", B, " (or 0 to skip)");

@@ -15,5 +15,6 @@
 #include <shuffle_r1/random.hpp>
 #include <shuffle_r1/shuffle.hpp>
 #include <shuffle_r1/span.hpp>
+#include <shuffle_r1/synthetic.hpp>
 #include <shuffle_r1/types.hpp>
 #include <shuffle_r1/version.hpp>

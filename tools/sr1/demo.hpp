@@ -1,9 +1,6 @@
-// sr1 demo: a realistic synthetic batch through the pipeline with the paper's defaults.
-//
-// Each prompt has a difficulty: its responses are correct with probability p (a fifth of the
-// prompts are nearly always solved, a fifth nearly never, the rest spread over (0, 1)), and
-// well formatted with probability 0.9; reward = 0.9 * correct + 0.1 * well_formatted, as in
-// the rule-based rewards of the paper's setting. All randomness is Philox of (seed, row).
+// sr1 demo: a realistic synthetic batch (shuffle_r1::synthetic_rewards: reward =
+// 0.9 * correct + 0.1 * well_formatted, per-prompt difficulty) through the pipeline with the
+// paper's defaults.
 #pragma once
 
 #include <shuffle_r1/shuffle_r1.hpp>
@@ -24,26 +21,8 @@ struct demo_args {
 
 /// The synthetic rewards, prompt-major (uniform layout).
 inline std::vector<float> demo_rewards(const demo_args& a) {
-  namespace sr = shuffle_r1;
-  const sr::philox_key key = sr::philox_key_from_seed(a.seed);
   std::vector<float> rewards(static_cast<std::size_t>(a.prompts * a.rollouts));
-  for (std::int64_t g = 0; g < a.prompts; ++g) {
-    const sr::philox_block d = sr::philox4x32_10(
-        {{static_cast<std::uint32_t>(g), static_cast<std::uint32_t>(g >> 32), 0u, 0xD1FFu}}, key);
-    const double kind = sr::uniform01(sr::join64(d.v[0], d.v[1]));
-    const double spread = sr::uniform01(sr::join64(d.v[2], d.v[3]));
-    const double p = kind < 0.2 ? 0.97 : kind < 0.4 ? 0.03 : spread;
-    for (std::int64_t i = 0; i < a.rollouts; ++i) {
-      const std::int64_t row = g * a.rollouts + i;
-      const sr::philox_block r = sr::philox4x32_10(
-          {{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), 1u, 0xD1FFu}},
-          key);
-      const bool correct = sr::uniform01(sr::join64(r.v[0], r.v[1])) < p;
-      const bool formatted = sr::uniform01(sr::join64(r.v[2], r.v[3])) < 0.9;
-      rewards[static_cast<std::size_t>(row)] =
-          0.9f * static_cast<float>(correct) + 0.1f * static_cast<float>(formatted);
-    }
-  }
+  shuffle_r1::synthetic_rewards(a.prompts, a.rollouts, a.seed, shuffle_r1::host_span<float>(rewards));
   return rewards;
 }
 

@@ -2,17 +2,21 @@
 /// @brief CPU (Eigen) implementation of normalize_advantages. Internal: include
 /// <shuffle_r1/advantage.hpp>.
 ///
-/// Eigen note: every Eigen expression below performs one kind of operation (only adds, only
-/// subtractions, only products, only quotients). That keeps the results independent of whether
-/// the compiler inlines Eigen's kernels into our strict-FP functions: there is never a product
-/// feeding an addition inside one Eigen kernel that a compiler could fuse.
+/// Eigen carries the large-group and batch-wide element-wise work (Eigen::Map over scratch).
+/// Every Eigen expression performs one kind of operation (only subtractions, only products,
+/// only quotients): the results do not depend on whether the compiler inlines Eigen's kernels
+/// into our strict-FP functions, since no product ever feeds an addition inside one Eigen
+/// kernel that a compiler could fuse. Groups of at most 32 rows use fixed-size loops.
 #pragma once
 
 #ifndef SHUFFLE_R1_CONFIG_INCLUDED
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/advantage_avx512.hpp>
+#include <shuffle_r1/cpu/simd.hpp>
 #include <shuffle_r1/detail/advantage_math.hpp>
+#include <shuffle_r1/detail/int_math.hpp>
 #include <shuffle_r1/detail/tree_sum.hpp>
 #include <shuffle_r1/error.hpp>
 #include <shuffle_r1/groups.hpp>
@@ -24,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -53,6 +58,10 @@ namespace detail::cpu {
 struct norm_scratch {
   std::vector<double> x, d, q;   // values of groups larger than one chunk
   std::vector<double> partials;     // canonical-sum partials
+  // AVX-512 uniform path: what the validation scan computed per chunk of 64 groups
+  std::vector<double> chunk_mu;            // group means, 8 per block (lane order)
+  std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group
+  std::vector<std::uint8_t> chunk_scaled;  // the chunk needs the portable rescaling path
 };
 
 /// Per-call constants of the kernel.
@@ -71,21 +80,6 @@ struct group_result {
   bool zero_variance = false;
 };
 
-template <int P>
-using fixed_array = Eigen::Array<double, P, 1>;
-
-/// Stride-halving sum of a fixed-size array: the canonical order (see tree_sum.hpp).
-template <int P>
-SHUFFLE_R1_STRICT_FP inline double eigen_tree_sum(const fixed_array<P>& v) {
-  SHUFFLE_R1_STRICT_FP_BODY
-  if constexpr (P == 1) {
-    return v(0);
-  } else {
-    const fixed_array<P / 2> t = v.template head<P / 2>() + v.template tail<P / 2>();
-    return eigen_tree_sum<P / 2>(t);
-  }
-}
-
 /// Shared tail of the per-group computation once the canonical sums are known.
 SHUFFLE_R1_STRICT_FP inline double group_denominator(const norm_plan& plan, const pow2_scale& s,
                                                      double sigma) {
@@ -98,6 +92,14 @@ SHUFFLE_R1_STRICT_FP inline double group_denominator(const norm_plan& plan, cons
     default:
       return 1.0;
   }
+}
+
+/// 1 / den, the factor of grpo and batch_std advantages (0 when den is 0, which only a group
+/// of equal rewards, handled before, could produce). Advantages are d * (1 / den): one division
+/// per group instead of one per row; within one double ulp of d / den.
+SHUFFLE_R1_STRICT_FP inline double inverse_denominator(double den) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  return den > 0.0 ? fp::div(1.0, den) : 0.0;
 }
 
 /// Advantage of a singleton group's only row under the verl policy (mu = 0, own scale 1).
@@ -113,18 +115,25 @@ SHUFFLE_R1_STRICT_FP inline double singleton_verl(const norm_plan& plan, double 
   }
 }
 
-/// Normalizes one group of 2 <= n <= P values (P a power of two, 2 <= P <= 32) held in `x`
-/// (zero-padded). Writes the advantages (double) into `a`.
+/// Normalizes one group of 2 <= n <= P values (P a power of two, 2 <= P <= 32) held in x[0..P)
+/// (zero-padded). Writes the advantages (double) into a[0..n).
+///
+/// Plain fixed-size loops rather than Eigen fixed-size arrays: they vectorize as well, and
+/// GCC 12 reports false-positive -Warray-bounds / -Wmaybe-uninitialized inside its AVX-512
+/// headers for Eigen arrays of 2 and 4 doubles under -march=native.
 template <int P>
-SHUFFLE_R1_STRICT_FP inline group_result normalize_small(fixed_array<P>& x, std::int64_t n,
-                                                         const norm_plan& plan,
-                                                         fixed_array<P>& a) {
+SHUFFLE_R1_STRICT_FP inline group_result normalize_small(double* x, std::int64_t n,
+                                                         const norm_plan& plan, double* a) {
   SHUFFLE_R1_STRICT_FP_BODY
-  static_assert(P >= 2, "singletons take the scalar path");
+  static_assert(P >= 2 && P <= sum_chunk, "singletons take the scalar path");
   group_result r;
-  const double mn = x.head(n).minCoeff(), mx = x.head(n).maxCoeff();
+  double mn = x[0], mx = x[0];
+  for (std::int64_t i = 1; i < n; ++i) {
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
+  }
   if (mn == mx) {
-    a.setZero();
+    for (int i = 0; i < P; ++i) a[i] = 0.0;
     r.mean = mn;
     r.zero_variance = true;
     return r;
@@ -133,30 +142,21 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_small(fixed_array<P>& x, std:
                            ? plan.global
                            : scale_for(std::max(std::fabs(mn), std::fabs(mx)));
   if (s.active)
-    for (std::int64_t i = 0; i < n; ++i) x(i) = scale_apply(s, x(i));
-  const double mu = fp::div(eigen_tree_sum<P>(x), static_cast<double>(n));
-  fixed_array<P> d = x - mu;
-  d.tail(P - n).setZero();
-  const fixed_array<P> q = d * d;
-  const double var = variance_from_sums(eigen_tree_sum<P>(d), eigen_tree_sum<P>(q), n, plan.ddof);
+    for (std::int64_t i = 0; i < n; ++i) x[i] = scale_apply(s, x[i]);
+  const double mu = fp::div(tree_sum<P>(x), static_cast<double>(n));
+  double d[P], q[P];
+  for (int i = 0; i < P; ++i) d[i] = i < n ? fp::sub(x[i], mu) : 0.0;
+  for (int i = 0; i < P; ++i) q[i] = fp::mul(d[i], d[i]);
+  const double var = variance_from_sums(tree_sum<P>(d), tree_sum<P>(q), n, plan.ddof);
   const double sigma = fp::sqrt(var);
   r.mean = scale_undo(s, mu);
   r.std = scale_undo(s, sigma);
   if (plan.kind == estimator::grpo || plan.kind == estimator::batch_std) {
-    const double den = group_denominator(plan, s, sigma);
-    if (den > 0.0) {
-      a = d / den;
-    } else {
-      a.setZero();
-    }
+    const double inv = inverse_denominator(group_denominator(plan, s, sigma));
+    for (int i = 0; i < P; ++i) a[i] = fp::mul(d[i], inv);
   } else {
-    if (s.active)
-      for (std::int64_t i = 0; i < n; ++i) d(i) = scale_undo(s, d(i));
-    if (plan.kind == estimator::rloo) {
-      a = d * rloo_factor(n);
-    } else {
-      a = d;
-    }
+    const double f = plan.kind == estimator::rloo ? rloo_factor(n) : 1.0;
+    for (int i = 0; i < P; ++i) a[i] = fp::mul(scale_undo(s, d[i]), f);
   }
   return r;
 }
@@ -169,7 +169,13 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_large(double* x, std::int64_t
   using map = Eigen::Map<Eigen::ArrayXd>;
   map xv(x, n), av(a, n), qv(q, n);
   group_result r;
-  const double mn = xv.minCoeff(), mx = xv.maxCoeff();
+  // A loop, not Eigen's minCoeff/maxCoeff: those trip GCC 12's -Wmaybe-uninitialized inside its
+  // AVX-512 intrinsics under -march=native.
+  double mn = x[0], mx = x[0];
+  for (std::int64_t i = 1; i < n; ++i) {
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
+  }
   if (mn == mx) {
     av.setZero();
     r.mean = mn;
@@ -191,12 +197,7 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_large(double* x, std::int64_t
   r.mean = scale_undo(s, mu);
   r.std = scale_undo(s, sigma);
   if (plan.kind == estimator::grpo || plan.kind == estimator::batch_std) {
-    const double den = group_denominator(plan, s, sigma);
-    if (den > 0.0) {
-      av = av / den;
-    } else {
-      av.setZero();
-    }
+    av = av * inverse_denominator(group_denominator(plan, s, sigma));
   } else {
     if (s.active)
       for (std::int64_t i = 0; i < n; ++i) a[i] = scale_undo(s, a[i]);
@@ -232,11 +233,11 @@ SHUFFLE_R1_STRICT_FP inline group_result small_group(const T* x, const host_layo
                                                      std::int64_t begin, std::int64_t n,
                                                      const norm_plan& plan, T* out) {
   SHUFFLE_R1_STRICT_FP_BODY
-  fixed_array<P> v, a;
-  v.setZero();
-  load_group(x, L, begin, n, v.data());
+  double v[P], a[P];
+  load_group(x, L, begin, n, v);
+  for (std::int64_t i = n; i < P; ++i) v[i] = 0.0;
   const group_result r = normalize_small<P>(v, n, plan, a);
-  store_group(out, L, begin, n, a.data());
+  store_group(out, L, begin, n, a);
   return r;
 }
 
@@ -266,6 +267,121 @@ SHUFFLE_R1_STRICT_FP inline void plan_batch_std(const T* x, std::int64_t B, doub
   plan.batch_sigma = scale_undo(plan.global, sigma);
 }
 
+/// Normalizes group g with the portable code.
+template <class T>
+SHUFFLE_R1_STRICT_FP inline group_result portable_group(const T* x, const host_layout& L,
+                                                        std::int64_t g, T* out,
+                                                        const norm_plan& plan, norm_scratch& s) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  const std::int64_t begin = L.begin(g), n = L.size(g);
+  group_result r;
+  if (n == 0) return r;
+  if (n == 1) {
+    const std::int64_t row = L.row(begin);
+    r.mean = static_cast<double>(x[row]);
+    out[row] = static_cast<T>(plan.singleton == singleton_policy::verl
+                                  ? singleton_verl(plan, static_cast<double>(x[row]))
+                                  : 0.0);
+    return r;
+  }
+  if (n <= sum_chunk) {
+    switch (padded_width(n)) {
+      case 2: return small_group<T, 2>(x, L, begin, n, plan, out);
+      case 4: return small_group<T, 4>(x, L, begin, n, plan, out);
+      case 8: return small_group<T, 8>(x, L, begin, n, plan, out);
+      case 16: return small_group<T, 16>(x, L, begin, n, plan, out);
+      default: return small_group<T, 32>(x, L, begin, n, plan, out);
+    }
+  }
+  const auto un = static_cast<std::size_t>(n);
+  if (s.d.size() < un) {
+    s.d.resize(un);
+    s.q.resize(un);
+  }
+  if (s.x.size() < un) s.x.resize(un);
+  const auto need = static_cast<std::size_t>(canonical_sum_scratch(n) + 2);
+  if (s.partials.size() < need) s.partials.resize(need);
+  load_group(x, L, begin, n, s.x.data());
+  r = normalize_large(s.x.data(), n, plan, s.d.data(), s.q.data(), s.partials.data());
+  store_group(out, L, begin, n, s.d.data());
+  return r;
+}
+
+#if SHUFFLE_R1_X86_SIMD
+/// Whether the AVX-512 kernel handles this layout: uniform groups of 8, 16 or 32 rows.
+inline int avx512_group_size(const host_layout& L) noexcept {
+  if (L.rows != nullptr || !has_avx512()) return 0;
+  return L.uniform == 8 || L.uniform == 16 || L.uniform == 32 ? static_cast<int>(L.uniform) : 0;
+}
+
+/// The validation scan of the AVX-512 path, fused with the first pass (means, constant groups)
+/// for the leading full blocks of eight groups. Returns whether every reward there is finite and
+/// their largest magnitude; s.chunk_* receive the per-chunk results. Returns the number of
+/// groups covered (a multiple of 8).
+template <class T, int P>
+inline std::int64_t scan_avx512(const T* x, std::int64_t G, norm_scratch& s, bool& finite,
+                                double& max_abs) {
+  const std::int64_t covered = G / avx512::block * avx512::block;
+  const std::int64_t chunks = (covered + avx512::chunk_groups - 1) / avx512::chunk_groups;
+  s.chunk_mu.resize(static_cast<std::size_t>(covered));
+  s.chunk_zv.resize(static_cast<std::size_t>(chunks));
+  s.chunk_scaled.resize(static_cast<std::size_t>(chunks));
+  finite = true;
+  max_abs = 0.0;
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t g = c * avx512::chunk_groups;
+    const int blocks = static_cast<int>(
+        std::min<std::int64_t>(avx512::chunk_blocks, (covered - g) / avx512::block));
+    const avx512::chunk_scan r = avx512::scan_chunk<T, P>(x + g * P, blocks, s.chunk_mu.data() + g);
+    finite = finite && r.finite;
+    max_abs = std::max(max_abs, r.max_abs);
+    s.chunk_zv[static_cast<std::size_t>(c)] = r.zero_variance;
+    s.chunk_scaled[static_cast<std::size_t>(c)] = r.needs_scaling;
+  }
+  return covered;
+}
+
+/// Uniform groups of 8, 16 or 32 rows with AVX-512, in chunks of 64 groups, after scan_avx512.
+/// Returns the number of leading groups done (a multiple of 8).
+template <class T, int P>
+inline std::int64_t uniform_avx512(const T* x, std::int64_t G, T* out, const norm_plan& plan,
+                                   const group_stats_out& stats, const host_layout& L,
+                                   norm_scratch& s, advantage_summary& summary) {
+  const std::int64_t covered = G / avx512::block * avx512::block;
+  // Outputs far larger than the caches bypass them (no read-for-ownership of the destination).
+  const bool stream = covered * P * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t{64} << 20) &&
+                      reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
+  for (std::int64_t g = 0, c = 0; g < covered; g += avx512::chunk_groups, ++c) {
+    const int blocks = static_cast<int>(
+        std::min<std::int64_t>(avx512::chunk_blocks, (covered - g) / avx512::block));
+    const std::int64_t end = g + blocks * avx512::block;
+    const std::uint64_t zv = s.chunk_zv[static_cast<std::size_t>(c)];
+    if (!s.chunk_scaled[static_cast<std::size_t>(c)]) {
+      double* mean = stats.mean.empty() ? nullptr : stats.mean.data() + g;
+      double* sd = stats.std.empty() ? nullptr : stats.std.data() + g;
+      const double* mu = s.chunk_mu.data() + g;
+      if (stream) {
+        avx512::normalize_chunk<T, P, true>(x + g * P, out + g * P, blocks, mu, zv, plan.kind,
+                                            plan.ddof, plan.eps, plan.batch_den, mean, sd);
+      } else {
+        avx512::normalize_chunk<T, P, false>(x + g * P, out + g * P, blocks, mu, zv, plan.kind,
+                                             plan.ddof, plan.eps, plan.batch_den, mean, sd);
+      }
+      summary.zero_variance_groups += popcount64(zv);
+    } else {
+      for (std::int64_t h = g; h < end; ++h) {
+        const group_result gr = portable_group(x, L, h, out, plan, s);
+        summary.zero_variance_groups += gr.zero_variance;
+        if (!stats.mean.empty()) stats.mean[static_cast<std::size_t>(h)] = gr.mean;
+        if (!stats.std.empty()) stats.std[static_cast<std::size_t>(h)] = gr.std;
+      }
+    }
+  }
+  if (stream) avx512::store_fence();
+  return covered;
+}
+#endif
+
 /// The kernel: all preconditions checked by the caller.
 template <class T>
 SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, const host_layout& L,
@@ -280,43 +396,67 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
     plan_batch_std(x, B, max_abs, plan, s);
     summary.batch_std = plan.batch_sigma;
   }
-  for (std::int64_t g = 0; g < L.groups; ++g) {
-    const std::int64_t begin = L.begin(g), n = L.size(g);
-    group_result r;
-    if (n == 0) {
-      ++summary.empty_groups;
-    } else if (n == 1) {
-      ++summary.singleton_groups;
-      const std::int64_t row = L.row(begin);
-      r.mean = static_cast<double>(x[row]);
-      out[row] = static_cast<T>(plan.singleton == singleton_policy::verl
-                                    ? singleton_verl(plan, static_cast<double>(x[row]))
-                                    : 0.0);
-    } else if (n <= sum_chunk) {
-      switch (padded_width(n)) {
-        case 2: r = small_group<T, 2>(x, L, begin, n, plan, out); break;
-        case 4: r = small_group<T, 4>(x, L, begin, n, plan, out); break;
-        case 8: r = small_group<T, 8>(x, L, begin, n, plan, out); break;
-        case 16: r = small_group<T, 16>(x, L, begin, n, plan, out); break;
-        default: r = small_group<T, 32>(x, L, begin, n, plan, out); break;
-      }
-    } else {
-      const auto un = static_cast<std::size_t>(n);
-      if (s.d.size() < un) {
-        s.d.resize(un);
-        s.q.resize(un);
-      }
-      if (s.x.size() < un) s.x.resize(un);
-      const auto need = static_cast<std::size_t>(canonical_sum_scratch(n) + 2);
-      if (s.partials.size() < need) s.partials.resize(need);
-      load_group(x, L, begin, n, s.x.data());
-      r = normalize_large(s.x.data(), n, plan, s.d.data(), s.q.data(), s.partials.data());
-      store_group(out, L, begin, n, s.d.data());
+  std::int64_t g = 0;
+#if SHUFFLE_R1_X86_SIMD
+  // The AVX-512 path needs the validation scan's per-chunk results (validate_normalize).
+  if (avx512_group_size(L) != 0 && !plan.global.active) {
+    switch (L.uniform) {
+      case 8: g = uniform_avx512<T, 8>(x, L.groups, out, plan, stats, L, s, summary); break;
+      case 16: g = uniform_avx512<T, 16>(x, L.groups, out, plan, stats, L, s, summary); break;
+      case 32: g = uniform_avx512<T, 32>(x, L.groups, out, plan, stats, L, s, summary); break;
+      default: break;
     }
-    if (r.zero_variance) ++summary.zero_variance_groups;
+  }
+#endif
+  for (; g < L.groups; ++g) {
+    const std::int64_t n = L.size(g);
+    const group_result r = portable_group(x, L, g, out, plan, s);
+    summary.empty_groups += n == 0;
+    summary.singleton_groups += n == 1;
+    summary.zero_variance_groups += r.zero_variance;
     if (!stats.mean.empty()) stats.mean[static_cast<std::size_t>(g)] = r.mean;
     if (!stats.std.empty()) stats.std[static_cast<std::size_t>(g)] = r.std;
   }
+}
+
+/// Unsigned integer of T's width.
+template <class T>
+using bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+/// One branch-free pass over x: whether every value is finite, and the largest magnitude's bit
+/// pattern (for non-negative IEEE values the bit patterns order like the values).
+template <class T>
+inline bool scan_values(const T* x, std::size_t n, bits_t<T>& max_abs_bits) noexcept {
+  using U = bits_t<T>;
+  constexpr U exp_mask =
+      static_cast<U>(sizeof(T) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
+  constexpr U abs_mask = ~(U{1} << (8 * sizeof(T) - 1));
+  U bad = 0, top = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    U b;
+    std::memcpy(&b, x + i, sizeof b);
+    bad |= static_cast<U>((b & exp_mask) == exp_mask);
+    const U a = b & abs_mask;
+    top = a > top ? a : top;
+  }
+  max_abs_bits = top;
+  return bad == 0;
+}
+
+#if SHUFFLE_R1_X86_SIMD
+template <class T>
+SHUFFLE_R1_AVX512 bool scan_values_avx512(const T* x, std::size_t n, bits_t<T>& max_abs_bits) {
+  return scan_values(x, n, max_abs_bits);
+}
+#endif
+
+/// scan_values with the widest instruction set available.
+template <class T>
+inline bool scan_values_fast(const T* x, std::size_t n, bits_t<T>& max_abs_bits) {
+#if SHUFFLE_R1_X86_SIMD
+  if (has_avx512()) return scan_values_avx512(x, n, max_abs_bits);
+#endif
+  return scan_values(x, n, max_abs_bits);
 }
 
 /// Checks options, sizes and rewards; returns the largest |reward| (for scaling).
@@ -324,7 +464,8 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
 template <class T>
 inline double validate_normalize(const char* fn, host_span<const T> rewards,
                                  const host_layout& L, std::size_t out_size,
-                                 const advantage_options& o, const group_stats_out& stats) {
+                                 const advantage_options& o, const group_stats_out& stats,
+                                 norm_scratch& scratch) {
   switch (o.kind) {
     case estimator::grpo:
     case estimator::mean_only:
@@ -358,15 +499,35 @@ inline double validate_normalize(const char* fn, host_span<const T> rewards,
   if (!stats.std.empty() && stats.std.size() != G)
     fail(errc::size_mismatch, fn, "stats.std has ", stats.std.size(), " elements, expected ", G,
          " (one per group) or 0");
+  bits_t<T> top = 0;
+  bool finite = true;
   double max_abs = 0.0;
-  for (std::size_t i = 0; i < rewards.size(); ++i) {
-    const T v = rewards[i];
-    if (!is_finite(v)) {
-      const char* what = v != v ? "NaN" : (v > 0 ? "+inf" : "-inf");
-      fail(errc::non_finite, fn, "rewards[", i, "] is ", what);
+  std::size_t scanned = 0;  // leading rows covered by the fused AVX-512 scan
+#if SHUFFLE_R1_X86_SIMD
+  if (const int P = avx512_group_size(L)) {
+    std::int64_t groups = 0;
+    switch (P) {
+      case 8: groups = scan_avx512<T, 8>(rewards.data(), L.groups, scratch, finite, max_abs); break;
+      case 16: groups = scan_avx512<T, 16>(rewards.data(), L.groups, scratch, finite, max_abs); break;
+      default: groups = scan_avx512<T, 32>(rewards.data(), L.groups, scratch, finite, max_abs); break;
     }
-    max_abs = std::max(max_abs, std::fabs(static_cast<double>(v)));
+    scanned = static_cast<std::size_t>(groups * P);
   }
+#else
+  (void)scratch;
+#endif
+  finite = scan_values_fast(rewards.data() + scanned, rewards.size() - scanned, top) && finite;
+  if (!finite) {
+    for (std::size_t i = 0; i < rewards.size(); ++i) {
+      const T v = rewards[i];
+      if (!is_finite(v))
+        fail(errc::non_finite, fn, "rewards[", i, "] is ",
+             v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+    }
+  }
+  T top_value;
+  std::memcpy(&top_value, &top, sizeof top_value);
+  max_abs = std::max(max_abs, static_cast<double>(top_value));
   if (o.kind == estimator::mean_only || o.kind == estimator::rloo) {
     // x - mu and n/(n-1) (x - mu) stay below 4 max|x|: keep that inside T.
     const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
