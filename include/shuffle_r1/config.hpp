@@ -59,6 +59,14 @@
 #define SHUFFLE_R1_STRICT_FP_BODY
 #endif
 
+/// Forces inlining of small internal helpers (so that an AVX-512 caller compiles them for
+/// AVX-512 too).
+#if defined(__GNUC__) || defined(__clang__)
+#define SHUFFLE_R1_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define SHUFFLE_R1_ALWAYS_INLINE
+#endif
+
 /// Set by the shuffle_r1::cuda CMake target; the CUDA overloads live in the .cuh headers.
 #if defined(SHUFFLE_R1_ENABLE_CUDA) && defined(__CUDACC__)
 #define SHUFFLE_R1_HAS_CUDA 1

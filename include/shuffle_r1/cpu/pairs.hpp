@@ -6,6 +6,8 @@
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/pairs_avx512.hpp>
+#include <shuffle_r1/cpu/simd.hpp>
 #include <shuffle_r1/detail/det_math.hpp>
 #include <shuffle_r1/detail/tree_sum.hpp>
 #include <shuffle_r1/error.hpp>
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 namespace shuffle_r1 {
@@ -99,16 +102,18 @@ inline constexpr std::int64_t rank_sort_limit = 64;
 
 /// Reusable scratch of the pair selection.
 struct pairs_scratch {
+  std::unique_ptr<std::int32_t[]> rank;  // rank of every row of a small group (B entries)
+  std::size_t rank_size = 0;
   std::vector<std::int64_t> order;  // sort of one large group
 };
 
-/// s[0..P) = positions of a group in the order of descending advantage, ties in batch order.
-/// Rank counting, rank(i) = #{j : a_j > a_i} + #{j < i : a_j == a_i}, accumulated column by
+/// r[0..P) = rank of each position of a group in the order of descending advantage, ties in
+/// batch order: rank(i) = #{j : a_j > a_i} + #{j < i : a_j == a_i}, accumulated column by
 /// column so that the inner loop runs over i with a compile-time trip count and vectorizes.
 /// The group's n values are padded to P with -infinity, which ranks below every finite value
-/// and so cannot change the ranks of real rows (they occupy s[n..P)).
+/// and so cannot change the ranks of real rows.
 template <int P, class T>
-inline void rank_sort(const T* a, std::int32_t* s) noexcept {
+inline void rank_sort(const T* a, std::int32_t* out) noexcept {
   std::int32_t r[P] = {};
   for (int j = 0; j < P; ++j) {
     const T aj = a[j];
@@ -116,7 +121,7 @@ inline void rank_sort(const T* a, std::int32_t* s) noexcept {
       r[i] += static_cast<std::int32_t>(aj > a[i]) +
               static_cast<std::int32_t>((aj == a[i]) & (j < i));
   }
-  for (int i = 0; i < P; ++i) s[r[i]] = i;
+  for (int i = 0; i < P; ++i) out[i] = r[i];
 }
 
 template <class T>
@@ -132,25 +137,67 @@ inline void rank_sort_dyn(const T* a, std::int64_t n, std::int32_t* s) noexcept 
   }
 }
 
-/// Writes the kept pairs of every group. All preconditions checked by the caller.
+/// Whether group g is ranked by the small-group kernels (1 < n <= 64 and pairs kept).
+inline bool ranked_small(std::int64_t n, std::int64_t M) noexcept {
+  return M > 0 && n <= rank_sort_limit;
+}
+
+/// Pass 1, portable: the ranks of the rows of every small group, written at rank[begin].
 template <class T>
-inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_options& o,
-                                 std::int64_t* pairs, T* weights, pairs_scratch& scratch) {
+inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_options& o,
+                                 std::int32_t* rank) {
   T a[rank_sort_limit];
-  std::int32_t s[rank_sort_limit];
-  std::int64_t k_out = 0;
+  std::int32_t r[rank_sort_limit];
   for (std::int64_t g = 0; g < L.groups; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
-    const std::int64_t M = pairs_kept(pairs_available(n), o);
+    if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
+    const int P = padded_width(n);
+    for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.row(begin + k)];
+    for (std::int64_t k = n; k < P; ++k) a[k] = -std::numeric_limits<T>::infinity();
+    rank_sort_dyn(a, n, r);
+    std::copy(r, r + n, rank + begin);
+  }
+}
+
+#if SHUFFLE_R1_X86_SIMD
+/// Pass 1, AVX-512 (pairs_avx512.hpp): the same ranks, 8 or 16 comparisons per instruction.
+template <class T>
+SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
+                                          const pair_options& o, std::int32_t* rank) {
+  T a[rank_sort_limit];
+  for (std::int64_t g = 0; g < L.groups; ++g) {
+    const std::int64_t begin = L.begin(g), n = L.size(g);
+    if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
+    const T* values = adv + begin;
+    if (L.rows) {
+      for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.rows[begin + k]];
+      values = a;
+    }
+    rank_group_avx512(values, static_cast<int>(n), rank + begin);
+  }
+}
+#endif
+
+/// Pass 2: the kept pairs and their weights, from the ranks of pass 1 inverted into sorted
+/// positions (small groups) or a comparison sort (groups of more than 64 rows).
+template <class T, pair_weight W>
+inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_options& o,
+                               const std::int32_t* rank, std::int64_t* pairs, T* weights,
+                               pairs_scratch& scratch) {
+  std::int64_t k_out = 0;
+  std::int64_t pos[rank_sort_limit];
+  std::int64_t last_n = -1, M = 0;
+  for (std::int64_t g = 0; g < L.groups; ++g) {
+    const std::int64_t begin = L.begin(g), n = L.size(g);
+    if (n != last_n) {  // M depends on n only: computed once per distinct size
+      last_n = n;
+      M = pairs_kept(pairs_available(n), o);
+    }
     if (M == 0) continue;
-    const T* values = a;
-    const std::int32_t* small = s;
-    const std::int64_t* large = nullptr;
+    const std::int64_t* sorted;
     if (n <= rank_sort_limit) {
-      const int P = padded_width(n < 2 ? 2 : n);
-      for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.row(begin + k)];
-      for (std::int64_t k = n; k < P; ++k) a[k] = -std::numeric_limits<T>::infinity();
-      rank_sort_dyn(a, n, s);
+      for (std::int64_t i = 0; i < n; ++i) pos[rank[begin + i]] = L.row(begin + i);
+      sorted = pos;
     } else {
       scratch.order.resize(static_cast<std::size_t>(n));
       for (std::int64_t k = 0; k < n; ++k) scratch.order[k] = k;
@@ -159,29 +206,69 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
         const T vx = value(x), vy = value(y);
         return vx > vy || (vx == vy && x < y);
       });
-      large = scratch.order.data();
-      values = nullptr;
-      small = nullptr;
+      for (std::int64_t k = 0; k < n; ++k) scratch.order[k] = L.row(begin + scratch.order[k]);
+      sorted = scratch.order.data();
     }
-    const auto sorted = [&](std::int64_t k) -> std::int64_t { return small ? small[k] : large[k]; };
+    std::int64_t* out = pairs + 2 * k_out;
     for (std::int64_t k = 0; k < M; ++k) {
-      const std::int64_t hi = sorted(k), lo = sorted(n - 1 - k);
-      pairs[2 * k_out] = L.row(begin + hi);
-      pairs[2 * k_out + 1] = L.row(begin + lo);
-      if (weights) {
-        const T ahi = values ? values[hi] : adv[L.row(begin + hi)];
-        const T alo = values ? values[lo] : adv[L.row(begin + lo)];
-        weights[k_out] = pair_weight_of(ahi, alo, o.weight);
-      }
-      ++k_out;
+      out[2 * k] = sorted[k];
+      out[2 * k + 1] = sorted[n - 1 - k];
     }
+    if (weights)
+      for (std::int64_t k = 0; k < M; ++k)
+        weights[k_out + k] = pair_weight_of(adv[sorted[k]], adv[sorted[n - 1 - k]], W);
+    k_out += M;
   }
   return k_out;
+}
+
+/// Writes the kept pairs of every group. All preconditions checked by the caller. The ranks of
+/// small groups come from the widest instruction set available; both rankers produce the same
+/// integers, so the output does not depend on the CPU.
+template <class T>
+inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_options& o,
+                                 std::int64_t* pairs, T* weights, pairs_scratch& scratch,
+                                 bool allow_simd = true) {
+  const std::int64_t B = L.groups == 0 ? 0 : L.begin(L.groups - 1) + L.size(L.groups - 1);
+  if (scratch.rank_size < static_cast<std::size_t>(B)) {
+    scratch.rank.reset(new std::int32_t[static_cast<std::size_t>(B)]);  // no zero fill
+    scratch.rank_size = static_cast<std::size_t>(B);
+  }
+  std::int32_t* rank = scratch.rank.get();
+#if SHUFFLE_R1_X86_SIMD
+  if (allow_simd && has_avx512())
+    rank_groups_avx512(adv, L, o, rank);
+  else
+    rank_groups_portable(adv, L, o, rank);
+#else
+  (void)allow_simd;
+  rank_groups_portable(adv, L, o, rank);
+#endif
+  switch (o.weight) {
+    case pair_weight::max:
+      return emit_pairs<T, pair_weight::max>(adv, L, o, rank, pairs, weights, scratch);
+    case pair_weight::mean:
+      return emit_pairs<T, pair_weight::mean>(adv, L, o, rank, pairs, weights, scratch);
+    case pair_weight::pos:
+      return emit_pairs<T, pair_weight::pos>(adv, L, o, rank, pairs, weights, scratch);
+    default:
+      return emit_pairs<T, pair_weight::sum>(adv, L, o, rank, pairs, weights, scratch);
+  }
 }
 
 /// Checks that every advantage is finite; the message names the first bad row.
 template <class T>
 inline void validate_finite(const char* fn, const char* what, host_span<const T> v) {
+  // Branch-free scan in blocks (vectorizes); the exact row is looked up only on failure.
+  constexpr std::size_t block = 256;
+  bool all_finite = true;
+  for (std::size_t b = 0; b < v.size() && all_finite; b += block) {
+    const std::size_t e = std::min(v.size(), b + block);
+    bool ok = true;
+    for (std::size_t i = b; i < e; ++i) ok &= is_finite(v[i]);
+    all_finite = ok;
+  }
+  if (all_finite) return;
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!is_finite(v[i])) {
       const char* kind = v[i] != v[i] ? "NaN" : (v[i] > 0 ? "+inf" : "-inf");

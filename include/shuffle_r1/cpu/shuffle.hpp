@@ -6,6 +6,7 @@
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/simd.hpp>
 #include <shuffle_r1/detail/det_math.hpp>
 #include <shuffle_r1/detail/sampler.hpp>
 #include <shuffle_r1/error.hpp>
@@ -147,6 +148,20 @@ SHUFFLE_R1_STRICT_FP inline mass_plan plan_masses(const char* fn, host_span<cons
   return m;
 }
 
+/// mass_of for every weight (in one STRICT_FP function so that mass_of inlines); returns the
+/// number of non-zero masses.
+template <class T>
+SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* w, std::int64_t K,
+                                                   std::uint64_t* out) noexcept {
+  SHUFFLE_R1_STRICT_FP_BODY
+  std::int64_t nonzero = 0;
+  for (std::int64_t j = 0; j < K; ++j) {
+    out[j] = mass_of(m, static_cast<double>(w[j]));
+    nonzero += out[j] != 0;
+  }
+  return nonzero;
+}
+
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
 inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
@@ -177,8 +192,48 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
   return t;
 }
 
+/// Draws computed ahead per batch: the random words of 16 Philox blocks, and the pairs they
+/// select, are computed before the sequential first-occurrence filter, so that the generator
+/// vectorizes and the table lookups of a batch overlap in memory.
+inline constexpr int draw_batch = 32;
+
+/// Philox words of draws first_block * 2 .. + draw_batch of one phase (see draw_block).
+SHUFFLE_R1_ALWAYS_INLINE inline void draw_words_body(philox_key key, std::uint32_t c1,
+                                                     std::uint32_t round, std::uint32_t step,
+                                                     std::uint32_t first_block,
+                                                     std::uint64_t* out) noexcept {
+  for (int b = 0; b < draw_batch / 2; ++b) {
+    const philox_block x = philox4x32_10(
+        philox_block{{first_block + static_cast<std::uint32_t>(b), c1, round, step}}, key);
+    out[2 * b] = join64(x.v[0], x.v[1]);
+    out[2 * b + 1] = join64(x.v[2], x.v[3]);
+  }
+}
+
+#if SHUFFLE_R1_X86_SIMD
+/// draw_words_body compiled for AVX-512 (the 32x32->64 multiplies vectorize 8 lanes wide).
+SHUFFLE_R1_AVX512 inline void draw_words_avx512(philox_key key, std::uint32_t c1,
+                                                std::uint32_t round, std::uint32_t step,
+                                                std::uint32_t first_block,
+                                                std::uint64_t* out) noexcept {
+  draw_words_body(key, c1, round, step, first_block, out);
+}
+#endif
+
+/// The words of one batch of draws (integer arithmetic only: identical on every path).
+inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, std::uint32_t step,
+                       std::uint32_t first_block, std::uint64_t* out) noexcept {
+#if SHUFFLE_R1_X86_SIMD
+  if (has_avx512()) return draw_words_avx512(key, c1, round, step, first_block, out);
+#endif
+  draw_words_body(key, c1, round, step, first_block, out);
+}
+
 /// One stream of a round: draws `needed` distinct pairs of positive mass in `base` (all of
 /// which must be untaken), appending them to out. Returns the number of extra phases.
+/// Draw d of a phase uses word d % 2 of Philox block d / 2 (draw_block); draws are computed in
+/// batches ahead of the filter, which consumes them strictly in order, so the result is the
+/// same as drawing one at a time.
 inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, mass_table base,
                                     std::int64_t needed, std::uint64_t seed, std::uint32_t step,
                                     std::uint32_t round, rng_stream stream,
@@ -187,19 +242,25 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
   std::int64_t got = 0;
   mass_table table = base;
   std::uint32_t phase = 0;
+  const philox_key key = philox_key_from_seed(seed);
+  std::uint64_t words[draw_batch];
+  std::int64_t drawn[draw_batch];
   while (got < needed) {
     const std::int64_t limit = phase_draw_limit(needed - got);
-    philox_block block{};
-    for (std::int64_t d = 0; d < limit; ++d) {
-      if ((d & 1) == 0)
-        block = draw_block(seed, step, round, stream, phase, static_cast<std::uint32_t>(d >> 1));
-      const std::int64_t j = draw_pair(table, block_word(block, static_cast<int>(d & 1)));
-      std::uint64_t& word = taken[j >> 6];
-      const std::uint64_t bit = std::uint64_t{1} << (j & 63);
-      if (word & bit) continue;
-      word |= bit;
-      out[got++] = j;
-      if (got == needed) break;
+    const std::uint32_t c1 = (static_cast<std::uint32_t>(stream) << 24) | phase;
+    for (std::int64_t d0 = 0; d0 < limit && got < needed; d0 += draw_batch) {
+      draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
+      for (int i = 0; i < draw_batch; ++i) drawn[i] = draw_pair(table, words[i]);
+      const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
+      for (int i = 0; i < n; ++i) {
+        const std::int64_t j = drawn[i];
+        std::uint64_t& word = taken[j >> 6];
+        const std::uint64_t bit = std::uint64_t{1} << (j & 63);
+        if (word & bit) continue;
+        word |= bit;
+        out[got++] = j;
+        if (got == needed) break;
+      }
     }
     if (got == needed) break;
     ++phase;
@@ -250,11 +311,7 @@ inline shuffle_summary prepare_shuffle(const char* fn, host_span<const T> weight
   const shuffle_shape shape = validate_shuffle_options(fn, K, o);
   const mass_plan m = plan_masses(fn, weights, o);
   s.mass.resize(static_cast<std::size_t>(K));
-  std::int64_t nonzero = 0;
-  for (std::int64_t j = 0; j < K; ++j) {
-    s.mass[j] = mass_of(m, static_cast<double>(weights[j]));
-    nonzero += s.mass[j] != 0;
-  }
+  const std::int64_t nonzero = masses_of(m, weights.data(), K, s.mass.data());
   shuffle_summary sum;
   sum.pairs = K;
   sum.nonzero_pairs = nonzero;

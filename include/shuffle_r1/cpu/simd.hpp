@@ -34,6 +34,8 @@
 /// Small AVX-512 helpers that take or return vectors: always inlined into their AVX-512 caller
 /// (a vector crossing a call boundary compiled without AVX-512 would change the ABI).
 #define SHUFFLE_R1_AVX512_INLINE SHUFFLE_R1_AVX512 __attribute__((always_inline)) inline
+/// The same for a lambda (placed after the parameter list).
+#define SHUFFLE_R1_AVX512_INLINE_LAMBDA SHUFFLE_R1_AVX512 __attribute__((always_inline))
 #endif
 
 namespace shuffle_r1::detail::cpu {
