@@ -160,6 +160,31 @@ inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_
 }
 
 #if SHUFFLE_R1_X86_SIMD
+/// Pass 1 for float groups of at most 16 rows on CPUs with AVX512CD and VPOPCNTDQ: ties from
+/// the conflict mask, one compare per row (pairs_avx512.hpp). Other groups use the AVX-512
+/// ranker.
+template <class T>
+SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout& L,
+                                                const pair_options& o, std::int32_t* rank) {
+  T a[rank_sort_limit];
+  for (std::int64_t g = 0; g < L.groups; ++g) {
+    const std::int64_t begin = L.begin(g), n = L.size(g);
+    if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
+    const T* values = adv + begin;
+    if (L.rows) {
+      for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.rows[begin + k]];
+      values = a;
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (n <= 16) {
+        rank16_conflict(values, static_cast<int>(n), rank + begin);
+        continue;
+      }
+    }
+    rank_group_avx512(values, static_cast<int>(n), rank + begin);
+  }
+}
+
 /// Pass 1, AVX-512 (pairs_avx512.hpp): the same ranks, 8 or 16 comparisons per instruction.
 template <class T>
 SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
@@ -209,14 +234,17 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
       for (std::int64_t k = 0; k < n; ++k) scratch.order[k] = L.row(begin + scratch.order[k]);
       sorted = scratch.order.data();
     }
+    // One pair per iteration, scalar: M is small (n / 4 by default), where vectorized loops
+    // with reversed indices cost more than they save.
     std::int64_t* out = pairs + 2 * k_out;
-    for (std::int64_t k = 0; k < M; ++k) {
-      out[2 * k] = sorted[k];
-      out[2 * k + 1] = sorted[n - 1 - k];
+    T* wout = weights ? weights + k_out : nullptr;
+    const std::int64_t* lo = sorted + n - 1;
+    for (std::int64_t k = 0; k < M; ++k, --lo) {
+      const std::int64_t rhi = sorted[k], rlo = *lo;
+      out[2 * k] = rhi;
+      out[2 * k + 1] = rlo;
+      if (wout) wout[k] = pair_weight_of(adv[rhi], adv[rlo], W);
     }
-    if (weights)
-      for (std::int64_t k = 0; k < M; ++k)
-        weights[k_out + k] = pair_weight_of(adv[sorted[k]], adv[sorted[n - 1 - k]], W);
     k_out += M;
   }
   return k_out;
@@ -236,7 +264,9 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
   }
   std::int32_t* rank = scratch.rank.get();
 #if SHUFFLE_R1_X86_SIMD
-  if (allow_simd && has_avx512())
+  if (allow_simd && has_avx512_cd())
+    rank_groups_avx512_cd(adv, L, o, rank);
+  else if (allow_simd && has_avx512())
     rank_groups_avx512(adv, L, o, rank);
   else
     rank_groups_portable(adv, L, o, rank);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace shuffle_r1 {
@@ -118,15 +119,37 @@ SHUFFLE_R1_STRICT_FP inline mass_plan plan_masses(const char* fn, host_span<cons
   m.kind = o.kind;
   m.coeff = o.coeff;
   m.unit = pow2(mass_bits(static_cast<std::int64_t>(w.size())));
-  double w_max = 0.0, w_min = 0.0;
+  // One branch-free pass over the bit patterns (vectorizes): a weight is finite and >= 0 with
+  // its sign bit clear iff its pattern is below that of +infinity, and on such patterns the
+  // integer order is the numeric order, so the maximum and minimum are integer reductions.
+  // Anything else (a bad weight, or -0.0) takes the slow pass, which names the offending pair.
+  using bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr bits_t inf_bits = sizeof(T) == 4 ? bits_t(0x7F800000u) : bits_t(0x7FF0000000000000ull);
+  bool ok = true;
+  bits_t hi_bits = 0, lo_bits = inf_bits;
   for (std::size_t j = 0; j < w.size(); ++j) {
-    const double v = static_cast<double>(w[j]);
-    if (!is_finite(w[j]))
-      fail(errc::non_finite, fn, "weights[", j, "] is ", v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
-    if (v < 0.0) fail(errc::invalid_argument, fn, "weights[", j, "] is ", v, ", expected >= 0");
-    if (j == 0 || v > w_max) w_max = v;
-    if (j == 0 || v < w_min) w_min = v;
+    bits_t b;
+    std::memcpy(&b, &w[j], sizeof b);
+    ok &= b < inf_bits;
+    hi_bits = b > hi_bits ? b : hi_bits;
+    lo_bits = b < lo_bits ? b : lo_bits;
   }
+  T hi = T(0), lo = T(0);
+  if (ok && !w.empty()) {
+    std::memcpy(&hi, &hi_bits, sizeof hi);
+    std::memcpy(&lo, &lo_bits, sizeof lo);
+  } else if (!ok) {
+    for (std::size_t j = 0; j < w.size(); ++j) {
+      const double v = static_cast<double>(w[j]);
+      if (!is_finite(w[j]))
+        fail(errc::non_finite, fn, "weights[", j, "] is ",
+             v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+      if (v < 0.0) fail(errc::invalid_argument, fn, "weights[", j, "] is ", v, ", expected >= 0");
+      if (j == 0 || w[j] > hi) hi = w[j];
+      if (j == 0 || w[j] < lo) lo = w[j];
+    }
+  }
+  const double w_max = static_cast<double>(hi), w_min = static_cast<double>(lo);
   switch (o.kind) {
     case transform::power:
       m.w_ref = w_max;
@@ -155,6 +178,19 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
                                                    std::uint64_t* out) noexcept {
   SHUFFLE_R1_STRICT_FP_BODY
   std::int64_t nonzero = 0;
+  if (m.kind == transform::power && m.coeff == 1.0 && m.w_ref > 0.0) {
+    // The default transform, branch-free so that it vectorizes: the operations of mass_of.
+    // (units <= 2^62 + 0.5, so the conversion through int64 is exact and vectorizes)
+    for (std::int64_t j = 0; j < K; ++j) {
+      const double v = static_cast<double>(w[j]);
+      const double units = fp::add(fp::mul(fp::div(v, m.w_ref), m.unit), 0.5);
+      const auto q = static_cast<std::uint64_t>(static_cast<std::int64_t>(units));
+      const auto positive = static_cast<std::uint64_t>(v > 0.0);
+      out[j] = (q | static_cast<std::uint64_t>(q == 0)) & (0 - positive);
+      nonzero += static_cast<std::int64_t>(positive);
+    }
+    return nonzero;
+  }
   for (std::int64_t j = 0; j < K; ++j) {
     out[j] = mass_of(m, static_cast<double>(w[j]));
     nonzero += out[j] != 0;
@@ -162,12 +198,33 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
   return nonzero;
 }
 
+/// Entries read past the guide entry without a branch, and the padding of the prefix sums.
+inline constexpr std::int64_t cum_pad = 4;
+
+/// draw_pair (detail/sampler.hpp) without a data-dependent branch in the common case: the
+/// first cum_pad candidates after the guide entry are compared at once (the prefix sums are
+/// increasing, so the count of those <= r is the number of steps); the loop continues only
+/// when all of them are <= r. Same result as draw_pair.
+inline std::int64_t draw_pair_lookahead(const mass_table& t, std::uint64_t x) noexcept {
+  const std::uint64_t r = mulhi64(x, t.total);
+  std::int64_t j = t.guide[x >> (64 - t.gbits)];
+  for (;;) {
+    const std::uint64_t* c = t.cum + j;
+    const std::int64_t steps = static_cast<std::int64_t>(c[0] <= r) + (c[1] <= r) +
+                               (c[2] <= r) + (c[3] <= r);
+    j += steps;
+    if (steps < cum_pad) return j;
+  }
+}
+
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
 inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
                               const std::uint64_t* taken, std::vector<std::uint64_t>& cum,
                               std::vector<std::uint32_t>& guide) {
-  cum.resize(static_cast<std::size_t>(K));
+  // draw_pair_lookahead reads up to cum_pad entries past a guide entry: pad with the maximum.
+  cum.resize(static_cast<std::size_t>(K + cum_pad));
+  for (std::int64_t j = K; j < K + cum_pad; ++j) cum[j] = ~std::uint64_t{0};
   std::uint64_t total = 0;
   for (std::int64_t j = 0; j < K; ++j) {
     const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
@@ -197,36 +254,71 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
 /// vectorizes and the table lookups of a batch overlap in memory.
 inline constexpr int draw_batch = 32;
 
-/// Philox words of draws first_block * 2 .. + draw_batch of one phase (see draw_block).
-SHUFFLE_R1_ALWAYS_INLINE inline void draw_words_body(philox_key key, std::uint32_t c1,
-                                                     std::uint32_t round, std::uint32_t step,
-                                                     std::uint32_t first_block,
-                                                     std::uint64_t* out) noexcept {
+/// Philox words of draws 2 * first_block .. + draw_batch of one phase (see draw_block), in
+/// block-major layout: w[0][b] and w[1][b] are words 0 and 1 of block first_block + b.
+inline void draw_words_portable(philox_key key, std::uint32_t c1, std::uint32_t round,
+                                std::uint32_t step, std::uint32_t first_block,
+                                std::uint64_t (*w)[draw_batch / 2]) noexcept {
   for (int b = 0; b < draw_batch / 2; ++b) {
     const philox_block x = philox4x32_10(
         philox_block{{first_block + static_cast<std::uint32_t>(b), c1, round, step}}, key);
-    out[2 * b] = join64(x.v[0], x.v[1]);
-    out[2 * b + 1] = join64(x.v[2], x.v[3]);
+    w[0][b] = join64(x.v[0], x.v[1]);
+    w[1][b] = join64(x.v[2], x.v[3]);
   }
 }
 
 #if SHUFFLE_R1_X86_SIMD
-/// draw_words_body compiled for AVX-512 (the 32x32->64 multiplies vectorize 8 lanes wide).
+/// The same words, 8 blocks per register: each 64-bit lane holds one 32-bit Philox word in its
+/// low half. `_mm512_mul_epu32` reads only the low halves, and the high halves of the XOR
+/// results are never read before the final masking, so the lanes compute exactly the scalar
+/// rounds of philox4x32_10.
 SHUFFLE_R1_AVX512 inline void draw_words_avx512(philox_key key, std::uint32_t c1,
                                                 std::uint32_t round, std::uint32_t step,
                                                 std::uint32_t first_block,
-                                                std::uint64_t* out) noexcept {
-  draw_words_body(key, c1, round, step, first_block, out);
+                                                std::uint64_t (*w)[draw_batch / 2]) noexcept {
+  constexpr int lanes = 8, vectors = draw_batch / 2 / lanes;
+  const __m512i m0 = _mm512_set1_epi64(philox_m0), m1 = _mm512_set1_epi64(philox_m1);
+  const __m512i low = _mm512_set1_epi64(0xFFFFFFFFll);
+  const __mmask8 all = 0xFF;  // maskz forms: GCC 12's unmasked forms warn (-Wuninitialized)
+  __m512i x0[vectors], x1[vectors], x2[vectors], x3[vectors];
+  for (int q = 0; q < vectors; ++q) {
+    x0[q] = _mm512_add_epi64(_mm512_set1_epi64(first_block + q * lanes),
+                             _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+    x1[q] = _mm512_set1_epi64(c1);
+    x2[q] = _mm512_set1_epi64(round);
+    x3[q] = _mm512_set1_epi64(step);
+  }
+  std::uint32_t k0 = key.v[0], k1 = key.v[1];
+  for (int r = 0; r < 10; ++r) {
+    const __m512i vk0 = _mm512_set1_epi64(k0), vk1 = _mm512_set1_epi64(k1);
+    for (int q = 0; q < vectors; ++q) {
+      const __m512i p0 = _mm512_maskz_mul_epu32(all, m0, x0[q]);
+      const __m512i p1 = _mm512_maskz_mul_epu32(all, m1, x2[q]);
+      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p1, 32), x1[q]), vk0);
+      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p0, 32), x3[q]), vk1);
+      x0[q] = n0;
+      x1[q] = p1;
+      x2[q] = n2;
+      x3[q] = p0;
+    }
+    k0 += philox_w0;
+    k1 += philox_w1;
+  }
+  for (int q = 0; q < vectors; ++q) {
+    const __m512i lo0 = _mm512_and_si512(x0[q], low), lo2 = _mm512_and_si512(x2[q], low);
+    _mm512_storeu_si512(w[0] + q * lanes, _mm512_or_si512(lo0, _mm512_maskz_slli_epi64(all, x1[q], 32)));
+    _mm512_storeu_si512(w[1] + q * lanes, _mm512_or_si512(lo2, _mm512_maskz_slli_epi64(all, x3[q], 32)));
+  }
 }
 #endif
 
 /// The words of one batch of draws (integer arithmetic only: identical on every path).
 inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, std::uint32_t step,
-                       std::uint32_t first_block, std::uint64_t* out) noexcept {
+                       std::uint32_t first_block, std::uint64_t (*w)[draw_batch / 2]) noexcept {
 #if SHUFFLE_R1_X86_SIMD
-  if (has_avx512()) return draw_words_avx512(key, c1, round, step, first_block, out);
+  if (has_avx512()) return draw_words_avx512(key, c1, round, step, first_block, w);
 #endif
-  draw_words_body(key, c1, round, step, first_block, out);
+  draw_words_portable(key, c1, round, step, first_block, w);
 }
 
 /// One stream of a round: draws `needed` distinct pairs of positive mass in `base` (all of
@@ -243,14 +335,15 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
   mass_table table = base;
   std::uint32_t phase = 0;
   const philox_key key = philox_key_from_seed(seed);
-  std::uint64_t words[draw_batch];
+  std::uint64_t words[2][draw_batch / 2];
   std::int64_t drawn[draw_batch];
   while (got < needed) {
     const std::int64_t limit = phase_draw_limit(needed - got);
     const std::uint32_t c1 = (static_cast<std::uint32_t>(stream) << 24) | phase;
     for (std::int64_t d0 = 0; d0 < limit && got < needed; d0 += draw_batch) {
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
-      for (int i = 0; i < draw_batch; ++i) drawn[i] = draw_pair(table, words[i]);
+      for (int i = 0; i < draw_batch; ++i)
+        drawn[i] = draw_pair_lookahead(table, words[i & 1][i >> 1]);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
       for (int i = 0; i < n; ++i) {
         const std::int64_t j = drawn[i];

@@ -34,6 +34,15 @@
 /// Small AVX-512 helpers that take or return vectors: always inlined into their AVX-512 caller
 /// (a vector crossing a call boundary compiled without AVX-512 would change the ABI).
 #define SHUFFLE_R1_AVX512_INLINE SHUFFLE_R1_AVX512 __attribute__((always_inline)) inline
+/// AVX-512 with conflict detection and vector popcount (Ice Lake, Zen 4 and later).
+#if defined(__clang__)
+#define SHUFFLE_R1_AVX512_CD \
+  __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx512vpopcntdq")))
+#else
+#define SHUFFLE_R1_AVX512_CD                                                                 \
+  __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx512vpopcntdq"), \
+                 optimize("fp-contract=off")))
+#endif
 /// The same for a lambda (placed after the parameter list).
 #define SHUFFLE_R1_AVX512_INLINE_LAMBDA SHUFFLE_R1_AVX512 __attribute__((always_inline))
 #endif
@@ -46,6 +55,17 @@ inline bool has_avx512() noexcept {
   static const bool yes = __builtin_cpu_supports("avx512f") &&
                           __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+/// True when the AVX-512 kernels that also need AVX512CD and AVX512_VPOPCNTDQ may run.
+inline bool has_avx512_cd() noexcept {
+#if SHUFFLE_R1_X86_SIMD
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512cd") &&
+                          __builtin_cpu_supports("avx512vpopcntdq");
   return yes;
 #else
   return false;
