@@ -85,7 +85,6 @@ class pipeline_workspace {
            (b.shuffle.guide.capacity() + b.shuffle.guide_phase.capacity() +
             b.shuffle.fill_guide.capacity()) *
                sizeof(std::uint32_t) +
-           b.pairs_s.rank_size * sizeof(std::int32_t) +
            (b.norm.x.capacity() + b.norm.d.capacity() + b.norm.q.capacity() +
             b.norm.partials.capacity()) *
                sizeof(double);

@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <vector>
 
 namespace shuffle_r1 {
@@ -102,10 +101,12 @@ inline constexpr std::int64_t rank_sort_limit = 64;
 
 /// Reusable scratch of the pair selection.
 struct pairs_scratch {
-  std::unique_ptr<std::int32_t[]> rank;  // rank of every row of a small group (B entries)
-  std::size_t rank_size = 0;
   std::vector<std::int64_t> order;  // sort of one large group
 };
+
+/// Rows of small groups ranked per block: pass 1 and pass 2 alternate over blocks of groups of
+/// at most this many rows, so the rank buffer lives on the stack and stays in L1.
+inline constexpr std::int64_t rank_block_rows = 4096;
 
 /// r[0..P) = rank of each position of a group in the order of descending advantage, ties in
 /// batch order: rank(i) = #{j : a_j > a_i} + #{j < i : a_j == a_i}, accumulated column by
@@ -142,20 +143,22 @@ inline bool ranked_small(std::int64_t n, std::int64_t M) noexcept {
   return M > 0 && n <= rank_sort_limit;
 }
 
-/// Pass 1, portable: the ranks of the rows of every small group, written at rank[begin].
+/// Pass 1, portable: the ranks of the rows of every small group of [g0, g1), written at
+/// rank[begin - L.begin(g0)].
 template <class T>
 inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_options& o,
-                                 std::int32_t* rank) {
+                                 std::int64_t g0, std::int64_t g1, std::int32_t* rank) {
+  const std::int64_t base = L.begin(g0);
   T a[rank_sort_limit];
   std::int32_t r[rank_sort_limit];
-  for (std::int64_t g = 0; g < L.groups; ++g) {
+  for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const int P = padded_width(n);
     for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.row(begin + k)];
     for (std::int64_t k = n; k < P; ++k) a[k] = -std::numeric_limits<T>::infinity();
     rank_sort_dyn(a, n, r);
-    std::copy(r, r + n, rank + begin);
+    std::copy(r, r + n, rank + (begin - base));
   }
 }
 
@@ -165,9 +168,11 @@ inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_
 /// ranker.
 template <class T>
 SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout& L,
-                                                const pair_options& o, std::int32_t* rank) {
+                                                const pair_options& o, std::int64_t g0,
+                                                std::int64_t g1, std::int32_t* rank) {
+  const std::int64_t base = L.begin(g0);
   T a[rank_sort_limit];
-  for (std::int64_t g = 0; g < L.groups; ++g) {
+  for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const T* values = adv + begin;
@@ -177,20 +182,22 @@ SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout&
     }
     if constexpr (std::is_same_v<T, float>) {
       if (n <= 16) {
-        rank16_conflict(values, static_cast<int>(n), rank + begin);
+        rank16_conflict(values, static_cast<int>(n), rank + (begin - base));
         continue;
       }
     }
-    rank_group_avx512(values, static_cast<int>(n), rank + begin);
+    rank_group_avx512(values, static_cast<int>(n), rank + (begin - base));
   }
 }
 
 /// Pass 1, AVX-512 (pairs_avx512.hpp): the same ranks, 8 or 16 comparisons per instruction.
 template <class T>
 SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
-                                          const pair_options& o, std::int32_t* rank) {
+                                          const pair_options& o, std::int64_t g0,
+                                          std::int64_t g1, std::int32_t* rank) {
+  const std::int64_t base = L.begin(g0);
   T a[rank_sort_limit];
-  for (std::int64_t g = 0; g < L.groups; ++g) {
+  for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const T* values = adv + begin;
@@ -198,7 +205,7 @@ SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
       for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.rows[begin + k]];
       values = a;
     }
-    rank_group_avx512(values, static_cast<int>(n), rank + begin);
+    rank_group_avx512(values, static_cast<int>(n), rank + (begin - base));
   }
 }
 #endif
@@ -207,12 +214,13 @@ SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
 /// positions (small groups) or a comparison sort (groups of more than 64 rows).
 template <class T, pair_weight W>
 inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_options& o,
-                               const std::int32_t* rank, std::int64_t* pairs, T* weights,
-                               pairs_scratch& scratch) {
+                               std::int64_t g0, std::int64_t g1, const std::int32_t* rank,
+                               std::int64_t* pairs, T* weights, pairs_scratch& scratch) {
+  const std::int64_t base = L.begin(g0);
   std::int64_t k_out = 0;
   std::int64_t pos[rank_sort_limit];
   std::int64_t last_n = -1, M = 0;
-  for (std::int64_t g = 0; g < L.groups; ++g) {
+  for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (n != last_n) {  // M depends on n only: computed once per distinct size
       last_n = n;
@@ -221,7 +229,7 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
     if (M == 0) continue;
     const std::int64_t* sorted;
     if (n <= rank_sort_limit) {
-      for (std::int64_t i = 0; i < n; ++i) pos[rank[begin + i]] = L.row(begin + i);
+      for (std::int64_t i = 0; i < n; ++i) pos[rank[begin - base + i]] = L.row(begin + i);
       sorted = pos;
     } else {
       scratch.order.resize(static_cast<std::size_t>(n));
@@ -250,40 +258,54 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
   return k_out;
 }
 
-/// Writes the kept pairs of every group. All preconditions checked by the caller. The ranks of
-/// small groups come from the widest instruction set available; both rankers produce the same
-/// integers, so the output does not depend on the CPU.
+/// Writes the kept pairs of every group. All preconditions checked by the caller. Blocks of
+/// groups are ranked (pass 1) and emitted (pass 2) in turn. The ranks of small groups come from
+/// the widest instruction set available; all rankers produce the same integers, so the output
+/// does not depend on the CPU.
 template <class T>
 inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_options& o,
                                  std::int64_t* pairs, T* weights, pairs_scratch& scratch,
                                  bool allow_simd = true) {
-  const std::int64_t B = L.groups == 0 ? 0 : L.begin(L.groups - 1) + L.size(L.groups - 1);
-  if (scratch.rank_size < static_cast<std::size_t>(B)) {
-    scratch.rank.reset(new std::int32_t[static_cast<std::size_t>(B)]);  // no zero fill
-    scratch.rank_size = static_cast<std::size_t>(B);
-  }
-  std::int32_t* rank = scratch.rank.get();
+  alignas(64) std::int32_t rank[rank_block_rows];
+  std::int64_t k_out = 0;
+  for (std::int64_t g0 = 0, g1 = 0; g0 < L.groups; g0 = g1) {
+    // The block: g0 and the following groups that end within rank_block_rows rows of its start
+    // (a first group larger than that is alone and sorted by comparison, without the buffer).
+    const std::int64_t base = L.begin(g0);
+    g1 = g0 + 1;
+    if (L.uniform > 0)
+      g1 = std::min(L.groups, g0 + std::max<std::int64_t>(1, rank_block_rows / L.uniform));
+    else
+      while (g1 < L.groups && L.begin(g1) + L.size(g1) - base <= rank_block_rows) ++g1;
 #if SHUFFLE_R1_X86_SIMD
-  if (allow_simd && has_avx512_cd())
-    rank_groups_avx512_cd(adv, L, o, rank);
-  else if (allow_simd && has_avx512())
-    rank_groups_avx512(adv, L, o, rank);
-  else
-    rank_groups_portable(adv, L, o, rank);
+    if (allow_simd && has_avx512_cd())
+      rank_groups_avx512_cd(adv, L, o, g0, g1, rank);
+    else if (allow_simd && has_avx512())
+      rank_groups_avx512(adv, L, o, g0, g1, rank);
+    else
+      rank_groups_portable(adv, L, o, g0, g1, rank);
 #else
-  (void)allow_simd;
-  rank_groups_portable(adv, L, o, rank);
+    (void)allow_simd;
+    rank_groups_portable(adv, L, o, g0, g1, rank);
 #endif
-  switch (o.weight) {
-    case pair_weight::max:
-      return emit_pairs<T, pair_weight::max>(adv, L, o, rank, pairs, weights, scratch);
-    case pair_weight::mean:
-      return emit_pairs<T, pair_weight::mean>(adv, L, o, rank, pairs, weights, scratch);
-    case pair_weight::pos:
-      return emit_pairs<T, pair_weight::pos>(adv, L, o, rank, pairs, weights, scratch);
-    default:
-      return emit_pairs<T, pair_weight::sum>(adv, L, o, rank, pairs, weights, scratch);
+    std::int64_t* p = pairs + 2 * k_out;
+    T* w = weights ? weights + k_out : nullptr;
+    switch (o.weight) {
+      case pair_weight::max:
+        k_out += emit_pairs<T, pair_weight::max>(adv, L, o, g0, g1, rank, p, w, scratch);
+        break;
+      case pair_weight::mean:
+        k_out += emit_pairs<T, pair_weight::mean>(adv, L, o, g0, g1, rank, p, w, scratch);
+        break;
+      case pair_weight::pos:
+        k_out += emit_pairs<T, pair_weight::pos>(adv, L, o, g0, g1, rank, p, w, scratch);
+        break;
+      default:
+        k_out += emit_pairs<T, pair_weight::sum>(adv, L, o, g0, g1, rank, p, w, scratch);
+        break;
+    }
   }
+  return k_out;
 }
 
 /// Checks that every advantage is finite; the message names the first bad row.
