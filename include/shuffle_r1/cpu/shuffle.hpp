@@ -201,13 +201,21 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
 /// Entries read past the guide entry without a branch, and the padding of the prefix sums.
 inline constexpr std::int64_t cum_pad = 4;
 
-/// draw_pair (detail/sampler.hpp) without a data-dependent branch in the common case: the
-/// first cum_pad candidates after the guide entry are compared at once (the prefix sums are
+/// Requests the cache line of p (a hint; no effect on results).
+inline void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
+/// The search of draw_pair (detail/sampler.hpp) for r = mulhi64(x, total) from its guide entry
+/// j, without a data-dependent branch in the common case: the first cum_pad candidates are
+/// compared at once (the prefix sums are
 /// increasing, so the count of those <= r is the number of steps); the loop continues only
 /// when all of them are <= r. Same result as draw_pair.
-inline std::int64_t draw_pair_lookahead(const mass_table& t, std::uint64_t x) noexcept {
-  const std::uint64_t r = mulhi64(x, t.total);
-  std::int64_t j = t.guide[x >> (64 - t.gbits)];
+inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64_t j) noexcept {
   for (;;) {
     const std::uint64_t* c = t.cum + j;
     const std::int64_t steps = static_cast<std::int64_t>(c[0] <= r) + (c[1] <= r) +
@@ -237,13 +245,17 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
   guide.resize(static_cast<std::size_t>(buckets));
   // guide[b] = first j with cum[j] > floor(b * 2^(64 - gbits) * total / 2^64), the smallest r
   // a random word of bucket b can produce.
+  // (r < total = cum[K - 1], so the search stops at K - 1 at the latest unless total is 0,
+  // a table that is never drawn from; search_from avoids the mispredicted branch of a plain
+  // merge loop.)
+  t.cum = cum.data();
+  t.total = total;
   std::int64_t j = 0;
   for (std::int64_t b = 0; b < buckets; ++b) {
     const std::uint64_t r = mulhi64(static_cast<std::uint64_t>(b) << (64 - t.gbits), total);
-    while (j < K - 1 && cum[j] <= r) ++j;
+    j = std::min(search_from(t, r, j), K - 1);
     guide[b] = static_cast<std::uint32_t>(j);
   }
-  t.cum = cum.data();
   t.guide = guide.data();
   t.total = total;
   return t;
@@ -342,8 +354,19 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
     const std::uint32_t c1 = (static_cast<std::uint32_t>(stream) << 24) | phase;
     for (std::int64_t d0 = 0; d0 < limit && got < needed; d0 += draw_batch) {
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
+      // Three stages so that the cache misses of the batch overlap: guide entries requested,
+      // then prefix sums requested, then the searches (draw_pair_lookahead's steps, from the
+      // guide entries already loaded).
+      std::int64_t start[draw_batch];
+      const int shift = 64 - table.gbits;
       for (int i = 0; i < draw_batch; ++i)
-        drawn[i] = draw_pair_lookahead(table, words[i & 1][i >> 1]);
+        prefetch(table.guide + (words[i & 1][i >> 1] >> shift));
+      for (int i = 0; i < draw_batch; ++i) {
+        start[i] = table.guide[words[i & 1][i >> 1] >> shift];
+        prefetch(table.cum + start[i]);
+      }
+      for (int i = 0; i < draw_batch; ++i)
+        drawn[i] = search_from(table, mulhi64(words[i & 1][i >> 1], table.total), start[i]);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
       for (int i = 0; i < n; ++i) {
         const std::int64_t j = drawn[i];
