@@ -24,13 +24,17 @@ struct aligned64 {
   template <class U>
   aligned64(const aligned64<U>&) noexcept {}
   T* allocate(std::size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
   }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete (p, std::align_val_t{64}); }
   template <class U>
-  bool operator==(const aligned64<U>&) const noexcept { return true; }
+  bool operator==(const aligned64<U>&) const noexcept {
+    return true;
+  }
   template <class U>
-  bool operator!=(const aligned64<U>&) const noexcept { return false; }
+  bool operator!=(const aligned64<U>&) const noexcept {
+    return false;
+  }
 };
 template <class T>
 using buffer = std::vector<T, aligned64<T>>;
@@ -91,7 +95,8 @@ void BM_Normalize_CPU(benchmark::State& state) {
 void BM_Pairs_CPU(benchmark::State& state) {
   batch b(state.range(0), state.range(1));
   for (auto _ : state) {
-    benchmark::DoNotOptimize(sr::select_pairs(sr::cpu, b.advantages, b.groups(), b.pairs, b.weights));
+    benchmark::DoNotOptimize(
+        sr::select_pairs(sr::cpu, b.advantages, b.groups(), b.pairs, b.weights));
     benchmark::ClobberMemory();
   }
   report(state, b,
@@ -115,8 +120,8 @@ void BM_Pipeline_CPU(benchmark::State& state) {
   batch b(state.range(0), state.range(1));
   const sr::pipeline_config c = batch::config();
   sr::pipeline_workspace<float> ws;
-  const sr::pipeline_outputs<float> out{b.advantages, b.pairs, b.weights, b.order,
-                                        b.training_rows, {}, {}};
+  const sr::pipeline_outputs<float> out{b.advantages,    b.pairs, b.weights, b.order,
+                                        b.training_rows, {},      {}};
   (void)sr::run_pipeline(sr::cpu, b.rewards, b.groups(), c, ws, out);  // sizes the workspace
   for (auto _ : state) {
     benchmark::DoNotOptimize(sr::run_pipeline(sr::cpu, b.rewards, b.groups(), c, ws, out));

@@ -16,10 +16,10 @@ int main() {
 
   // Rewards of 4 prompts x 8 responses, prompt-major (the uniform layout of TRL / OpenRLHF).
   const std::vector<float> rewards = {
-      1, 1, 0, 0, 0, 1, 0, 0,                  // prompt 0: 3 of 8 correct
+      1,    1,    0,    0,    0,    1,    0,    0,     // prompt 0: 3 of 8 correct
       0.9f, 0.2f, 0.5f, 0.5f, 0.1f, 0.7f, 0.3f, 0.8f,  // prompt 1: graded rewards
-      1, 1, 1, 1, 1, 1, 1, 1,                  // prompt 2: all correct -> zero advantages
-      1, 0, 0, 0, 0, 0, 0, 0};                 // prompt 3: one correct
+      1,    1,    1,    1,    1,    1,    1,    1,     // prompt 2: all correct -> zero advantages
+      1,    0,    0,    0,    0,    0,    0,    0};    // prompt 3: one correct
   const sr::uniform_groups groups{prompts, rollouts};
 
   // The Shuffle-R1 defaults: GRPO advantages, keep half the pairs, 8 rounds. Small batch: draw
@@ -37,19 +37,21 @@ int main() {
   std::vector<std::int64_t> pairs(2 * n.pairs), order(n.order), rows(n.training_rows);
   sr::pipeline_workspace<float> workspace;  // keep it across training steps
 
-  const sr::pipeline_summary s =
-      sr::run_pipeline(sr::cpu, rewards, groups, config, workspace,
-                       sr::pipeline_outputs<float>{advantages, pairs, weights, order, rows, {}, {}});
+  const sr::pipeline_summary s = sr::run_pipeline(
+      sr::cpu, rewards, groups, config, workspace,
+      sr::pipeline_outputs<float>{advantages, pairs, weights, order, rows, {}, {}});
 
   std::printf("advantages of prompt 0:");
-  for (int i = 0; i < rollouts; ++i) std::printf(" %+.4f", advantages[i]);
+  for (int i = 0; i < rollouts; ++i)
+    std::printf(" %+.4f", advantages[i]);
   std::printf("\nkept pairs (hi, lo) and weights:\n");
   for (std::int64_t k = 0; k < s.pairs; ++k)
     std::printf("  pair %lld: rows (%lld, %lld) weight %.4f\n", static_cast<long long>(k),
                 static_cast<long long>(pairs[2 * k]), static_cast<long long>(pairs[2 * k + 1]),
                 weights[k]);
-  std::printf("training rows (%lld rounds of %lld pairs):", static_cast<long long>(s.shuffle.rounds),
-              static_cast<long long>(s.shuffle.per_round));
+  std::printf(
+      "training rows (%lld rounds of %lld pairs):", static_cast<long long>(s.shuffle.rounds),
+      static_cast<long long>(s.shuffle.per_round));
   for (std::int64_t i = 0; i < 2 * s.shuffle.size; ++i)
     std::printf(" %lld", static_cast<long long>(rows[i]));
   std::printf("\n");

@@ -15,11 +15,25 @@ void* counted_malloc(std::size_t n) {
 }
 }  // namespace
 
-long long allocation_count() { return g_allocations.load(std::memory_order_relaxed); }
+long long allocation_count() {
+  return g_allocations.load(std::memory_order_relaxed);
+}
 
-void* operator new(std::size_t n) { return counted_malloc(n); }
-void* operator new[](std::size_t n) { return counted_malloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new(std::size_t n) {
+  return counted_malloc(n);
+}
+void* operator new[](std::size_t n) {
+  return counted_malloc(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}

@@ -67,7 +67,8 @@ inline std::vector<std::int64_t> random_sizes(std::mt19937_64& rng, std::size_t 
 
 inline std::vector<std::int64_t> offsets_of(const std::vector<std::int64_t>& sizes) {
   std::vector<std::int64_t> o(sizes.size() + 1, 0);
-  for (std::size_t g = 0; g < sizes.size(); ++g) o[g + 1] = o[g] + sizes[g];
+  for (std::size_t g = 0; g < sizes.size(); ++g)
+    o[g + 1] = o[g] + sizes[g];
   return o;
 }
 
@@ -78,14 +79,16 @@ std::vector<long double> reference_advantages(const std::vector<T>& x,
                                               sr::estimator kind, int ddof, double eps) {
   std::vector<long double> a(x.size());
   long double bsum = 0, bsq = 0;
-  for (T v : x) bsum += v;
+  for (T v : x)
+    bsum += v;
   const long double bmean = x.empty() ? 0 : bsum / x.size();
-  for (T v : x) bsq += (v - bmean) * (v - bmean);
-  const long double bstd = x.size() > static_cast<std::size_t>(ddof)
-                               ? std::sqrt(bsq / (x.size() - ddof))
-                               : 0;
+  for (T v : x)
+    bsq += (v - bmean) * (v - bmean);
+  const long double bstd =
+      x.size() > static_cast<std::size_t>(ddof) ? std::sqrt(bsq / (x.size() - ddof)) : 0;
   for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
-    const auto b = static_cast<std::size_t>(offsets[g]), e = static_cast<std::size_t>(offsets[g + 1]);
+    const auto b = static_cast<std::size_t>(offsets[g]),
+               e = static_cast<std::size_t>(offsets[g + 1]);
     const auto n = static_cast<long double>(e - b);
     long double sum = 0;
     bool equal = true;
@@ -95,7 +98,8 @@ std::vector<long double> reference_advantages(const std::vector<T>& x,
     }
     const long double mean = sum / n;
     long double sq = 0;
-    for (std::size_t i = b; i < e; ++i) sq += (x[i] - mean) * (x[i] - mean);
+    for (std::size_t i = b; i < e; ++i)
+      sq += (x[i] - mean) * (x[i] - mean);
     const long double sd = std::sqrt(sq / (n - ddof));
     for (std::size_t i = b; i < e; ++i) {
       const long double d = x[i] - mean;
@@ -104,14 +108,20 @@ std::vector<long double> reference_advantages(const std::vector<T>& x,
         continue;
       }
       switch (kind) {
-        case sr::estimator::grpo: a[i] = d / (sd + eps); break;
-        case sr::estimator::mean_only: a[i] = d; break;
+        case sr::estimator::grpo:
+          a[i] = d / (sd + eps);
+          break;
+        case sr::estimator::mean_only:
+          a[i] = d;
+          break;
         case sr::estimator::rloo: {
           long double others = (sum - x[i]) / (n - 1);
           a[i] = x[i] - others;
           break;
         }
-        case sr::estimator::batch_std: a[i] = d / (bstd + eps); break;
+        case sr::estimator::batch_std:
+          a[i] = d / (bstd + eps);
+          break;
       }
     }
   }
@@ -126,7 +136,8 @@ std::vector<std::int64_t> reference_pairs(const std::vector<T>& adv,
   std::vector<std::int64_t> out;
   for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
     std::vector<std::int64_t> rows;
-    for (std::int64_t r = offsets[g]; r < offsets[g + 1]; ++r) rows.push_back(r);
+    for (std::int64_t r = offsets[g]; r < offsets[g + 1]; ++r)
+      rows.push_back(r);
     std::stable_sort(rows.begin(), rows.end(),
                      [&](std::int64_t a, std::int64_t b) { return adv[a] > adv[b]; });
     const std::size_t n = rows.size();
@@ -144,7 +155,7 @@ std::vector<std::int64_t> reference_pairs(const std::vector<T>& adv,
 /// Exact successive-sampling probability of every ordered sequence of T distinct items drawn
 /// from masses q (small K only): key = the sequence.
 inline std::map<std::vector<int>, double> sequence_probabilities(const std::vector<double>& q,
-                                                                  int T) {
+                                                                 int T) {
   std::map<std::vector<int>, double> out;
   std::vector<int> seq;
   std::vector<bool> used(q.size(), false);

@@ -56,8 +56,8 @@ TEST_CASE_TEMPLATE("advantage: worked numbers of SPEC.md section 2", T, float, d
   CHECK(sd[0] == doctest::Approx(0.484123).epsilon(1e-6));
 }
 
-TEST_CASE_TEMPLATE("advantage: zero-variance groups get exactly 0 under every estimator", T,
-                   float, double) {
+TEST_CASE_TEMPLATE("advantage: zero-variance groups get exactly 0 under every estimator", T, float,
+                   double) {
   // A group of 0.9s: float32 arithmetic as in the release gives about -0.056 here.
   for (const double value : {0.9, 0.1, -3.7, 0.0, 1e-30, 123456.789}) {
     for (const std::int64_t n : {2, 3, 8, 16, 17, 32, 33, 100}) {
@@ -72,7 +72,8 @@ TEST_CASE_TEMPLATE("advantage: zero-variance groups get exactly 0 under every es
         const sr::advantage_summary s =
             sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, n}, a, o);
         CHECK(s.zero_variance_groups == 1);
-        for (T x : a) CHECK(test::ulp_distance(x, T(0)) == 0);  // +0 exactly
+        for (T x : a)
+          CHECK(test::ulp_distance(x, T(0)) == 0);  // +0 exactly
       }
     }
   }
@@ -89,11 +90,14 @@ TEST_CASE_TEMPLATE("advantage: grpo gives per-group mean 0 and sample std 1", T,
     const std::vector<T> a = normalize(r, 3, n, o);
     for (int g = 0; g < 3; ++g) {
       bool equal = true;
-      for (std::int64_t i = 0; i < n; ++i) equal = equal && r[g * n + i] == r[g * n];
+      for (std::int64_t i = 0; i < n; ++i)
+        equal = equal && r[g * n + i] == r[g * n];
       long double s = 0, s2 = 0;
-      for (std::int64_t i = 0; i < n; ++i) s += a[g * n + i];
+      for (std::int64_t i = 0; i < n; ++i)
+        s += a[g * n + i];
       const long double m = s / n;
-      for (std::int64_t i = 0; i < n; ++i) s2 += (a[g * n + i] - m) * (a[g * n + i] - m);
+      for (std::int64_t i = 0; i < n; ++i)
+        s2 += (a[g * n + i] - m) * (a[g * n + i] - m);
       CAPTURE(n);
       CAPTURE(trial);
       const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
@@ -137,11 +141,13 @@ TEST_CASE_TEMPLATE("advantage: float results are the correctly rounded double re
   // Everything is computed in double and rounded once to T: float outputs must equal the
   // double outputs rounded to float, for the same (float-representable) rewards.
   std::mt19937_64 rng(3);
-  const std::vector<float> rf = test::random_rewards<float>(rng, 16 * 50, test::reward_kind::normal);
+  const std::vector<float> rf =
+      test::random_rewards<float>(rng, 16 * 50, test::reward_kind::normal);
   const std::vector<double> rd(rf.begin(), rf.end());
   const auto af = normalize(rf, 50, 16);
   const auto ad = normalize(rd, 50, 16);
-  for (std::size_t i = 0; i < af.size(); ++i) CHECK(af[i] == static_cast<float>(ad[i]));
+  for (std::size_t i = 0; i < af.size(); ++i)
+    CHECK(af[i] == static_cast<float>(ad[i]));
 }
 
 TEST_CASE_TEMPLATE("advantage: ragged, indexed and id layouts equal the uniform result", T, float,
@@ -152,7 +158,8 @@ TEST_CASE_TEMPLATE("advantage: ragged, indexed and id layouts equal the uniform 
   const std::vector<T> uniform = normalize(r, G, n);
   // ragged with the same boundaries
   std::vector<std::int64_t> off(G + 1);
-  for (std::int64_t g = 0; g <= G; ++g) off[g] = g * n;
+  for (std::int64_t g = 0; g <= G; ++g)
+    off[g] = g * n;
   std::vector<T> a(r.size());
   sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
   CHECK(a == uniform);
@@ -173,7 +180,8 @@ TEST_CASE_TEMPLATE("advantage: ragged, indexed and id layouts equal the uniform 
   sr::normalize_advantages(sr::cpu, r2, sr::id_groups<std::int64_t>{ids}, a2);
   for (std::size_t i = 0; i < perm.size(); ++i) {
     CAPTURE(i);
-    CHECK(std::fabs(static_cast<double>(a2[i] - uniform[perm[i]])) <= 4e-7 * (1 + std::fabs(double(uniform[perm[i]]))));
+    CHECK(std::fabs(static_cast<double>(a2[i] - uniform[perm[i]])) <=
+          4e-7 * (1 + std::fabs(double(uniform[perm[i]]))));
   }
   // the explicit indexed layout gives bit-identical results to id_groups
   std::vector<std::int64_t> o(r.size() + 1), rows(r.size());
@@ -198,7 +206,8 @@ TEST_CASE_TEMPLATE("advantage: singleton policies", T, float, double) {
   std::vector<T> a(4, T(-9));
   CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a),
                        doctest::Contains("group 0 (row 0) has a single row"), sr::error);
-  for (T x : a) CHECK(x == T(-9));
+  for (T x : a)
+    CHECK(x == T(-9));
   try {
     sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
   } catch (const sr::error& e) {
@@ -234,7 +243,8 @@ TEST_CASE_TEMPLATE("advantage: batch_std divides by the batch sigma", T, float, 
   const auto s = sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a, o);
   const double m = 52.0 / 6;
   double ss = 0;
-  for (T x : r) ss += (x - m) * (x - m);
+  for (T x : r)
+    ss += (x - m) * (x - m);
   const double sb = std::sqrt(ss / 5);
   CHECK(s.batch_std == doctest::Approx(sb).epsilon(1e-12));
   CHECK(static_cast<double>(a[0]) == doctest::Approx(-1.0 / (sb + 1e-6)).epsilon(1e-6));
@@ -248,7 +258,8 @@ TEST_CASE("advantage: double rewards at extreme magnitudes stay finite and scale
   const std::vector<double> ref = normalize(base, 1, 8, o);
   for (const double scale : {1e300, 1e-300, 1e-310, 0x1p-1070, 1e150}) {
     std::vector<double> r = base;
-    for (auto& x : r) x *= scale;
+    for (auto& x : r)
+      x *= scale;
     const std::vector<double> a = normalize(r, 1, 8, o);
     CAPTURE(scale);
     for (std::size_t i = 0; i < 8; ++i) {
@@ -259,12 +270,15 @@ TEST_CASE("advantage: double rewards at extreme magnitudes stay finite and scale
   // a group spanning the whole range
   const std::vector<double> wide = {1e308, -1e308, 1e308, -1e308};
   const std::vector<double> a = normalize(wide, 1, 4, o);
-  for (double x : a) CHECK(std::isfinite(x));
+  for (double x : a)
+    CHECK(std::isfinite(x));
   CHECK(a[0] == doctest::Approx(std::sqrt(3.0) / 2).epsilon(1e-12));
   // large groups take the chunked path: same result as the small path on equal data
   std::vector<double> big(64);
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = (i % 3) * 1e-305;
-  for (double x : normalize(big, 1, 64, o)) CHECK(std::isfinite(x));
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = (i % 3) * 1e-305;
+  for (double x : normalize(big, 1, 64, o))
+    CHECK(std::isfinite(x));
 }
 
 TEST_CASE("advantage: mean_only and rloo refuse rewards too large for the output type") {
@@ -274,17 +288,20 @@ TEST_CASE("advantage: mean_only and rloo refuse rewards too large for the output
   o.kind = sr::estimator::mean_only;
   CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, o),
                        doctest::Contains("rewards[2] = "), sr::error);
-  for (float x : a) CHECK(x == -1);
+  for (float x : a)
+    CHECK(x == -1);
   o.kind = sr::estimator::grpo;  // grpo is bounded: fine
   sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{2, 2}, a, o);
-  for (float x : a) CHECK(std::isfinite(x));
+  for (float x : a)
+    CHECK(std::isfinite(x));
 }
 
 TEST_CASE_TEMPLATE("advantage: bad inputs are refused and nothing is written", T, float, double) {
   std::vector<T> r = {1, 0, 1, 0};
   std::vector<T> a(4, T(-5));
   const auto untouched = [&] {
-    for (T x : a) CHECK(x == T(-5));
+    for (T x : a)
+      CHECK(x == T(-5));
   };
   const auto expect = [&](const sr::advantage_options& o, sr::errc code, const char* text) {
     try {
@@ -364,10 +381,12 @@ TEST_CASE_TEMPLATE("advantage: the SIMD kernel is bit-identical to the portable 
     for (const std::int64_t G : {1, 7, 8, 9, 64, 65, 200}) {
       std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(G * n),
                                                  static_cast<test::reward_kind>((G + n) % 4));
-      for (std::int64_t i = 0; i < n; ++i) r[i] = T(0.9);  // a constant group
+      for (std::int64_t i = 0; i < n; ++i)
+        r[i] = T(0.9);  // a constant group
       if constexpr (std::is_same_v<T, double>)
         if (G > 64)  // a chunk that needs rescaling
-          for (std::int64_t i = 0; i < n; ++i) r[64 * n + i] *= 1e300;
+          for (std::int64_t i = 0; i < n; ++i)
+            r[64 * n + i] *= 1e300;
       for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
                                        sr::estimator::rloo, sr::estimator::batch_std}) {
         for (const int ddof : {0, 1}) {
@@ -390,13 +409,15 @@ TEST_CASE_TEMPLATE("advantage: the SIMD kernel is bit-identical to the portable 
           sr::detail::cpu::norm_scratch scratch;
           if (kind == sr::estimator::batch_std) {
             double max_abs = 0;
-            for (T v : r) max_abs = std::max(max_abs, std::fabs(double(v)));
+            for (T v : r)
+              max_abs = std::max(max_abs, std::fabs(double(v)));
             sr::detail::cpu::plan_batch_std(r.data(), G * n, max_abs, plan, scratch);
           }
           std::vector<T> slow(r.size());
           std::int64_t zero_var = 0;
           for (std::int64_t g = 0; g < G; ++g) {
-            const auto gr = sr::detail::cpu::portable_group(r.data(), L, g, slow.data(), plan, scratch);
+            const auto gr =
+                sr::detail::cpu::portable_group(r.data(), L, g, slow.data(), plan, scratch);
             zero_var += gr.zero_variance;
             CHECK(test::ulp_distance(gr.mean, mean[g]) == 0);
             CHECK(test::ulp_distance(gr.std, sd[g]) == 0);

@@ -8,9 +8,21 @@ using sr::detail::det_log1p;
 
 TEST_CASE("det_math: log is within 2 ulp of the C library over the double range") {
   std::mt19937_64 rng(42);
-  std::vector<double> xs = {1.0, 2.0, 0.5, 3.0, 10.0, 1e-300, 1e300, 0x1p-1074, 0x1p-1022,
-                            std::numeric_limits<double>::max(), 1.0 + 0x1p-52, 1.0 - 0x1p-53,
-                            0.70710678118654757, 1.4142135623730951, 1.4142135623730954};
+  std::vector<double> xs = {1.0,
+                            2.0,
+                            0.5,
+                            3.0,
+                            10.0,
+                            1e-300,
+                            1e300,
+                            0x1p-1074,
+                            0x1p-1022,
+                            std::numeric_limits<double>::max(),
+                            1.0 + 0x1p-52,
+                            1.0 - 0x1p-53,
+                            0.70710678118654757,
+                            1.4142135623730951,
+                            1.4142135623730954};
   for (int i = 0; i < 20000; ++i) {
     const double e = std::uniform_real_distribution<double>(-1070, 1020)(rng);
     xs.push_back(std::exp2(e));
@@ -79,13 +91,17 @@ TEST_CASE("tree_sum: the canonical order is stride halving, chunks of 32 above")
   // n = 40: chunk 0 (32 values, stride halving) + chunk 1 (8 values padded to 32)
   std::vector<double> v(40);
   std::mt19937_64 rng(5);
-  for (auto& x : v) x = std::uniform_real_distribution<double>(-1, 1)(rng) * 1e10;
+  for (auto& x : v)
+    x = std::uniform_real_distribution<double>(-1, 1)(rng) * 1e10;
   double c0[32], c1[32] = {};
-  for (int i = 0; i < 32; ++i) c0[i] = v[i];
-  for (int i = 0; i < 8; ++i) c1[i] = v[32 + i];
+  for (int i = 0; i < 32; ++i)
+    c0[i] = v[i];
+  for (int i = 0; i < 8; ++i)
+    c1[i] = v[32 + i];
   const auto halve = [](double* t, int P) {
     for (int h = P / 2; h >= 1; h /= 2)
-      for (int i = 0; i < h; ++i) t[i] += t[i + h];
+      for (int i = 0; i < h; ++i)
+        t[i] += t[i + h];
     return t[0];
   };
   const double want = halve(c0, 32) + halve(c1, 32);
@@ -98,7 +114,8 @@ TEST_CASE("tree_sum: padding to a larger power of two adds exact zeros only") {
   for (int trial = 0; trial < 2000; ++trial) {
     double v[32] = {};
     const int n = 2 + trial % 15;
-    for (int i = 0; i < n; ++i) v[i] = std::uniform_real_distribution<double>(-1, 1)(rng) * (i + 1);
+    for (int i = 0; i < n; ++i)
+      v[i] = std::uniform_real_distribution<double>(-1, 1)(rng) * (i + 1);
     // canonical_sum pads to bit_ceil(n); the fixed 32-wide tree adds zeros on top: same value
     CHECK(sr::detail::tree_sum<32>(v) == sr::detail::canonical_sum(v, n, scratch.data()));
   }

@@ -5,7 +5,8 @@ namespace sr = shuffle_r1;
 
 TEST_CASE("diagnostics: collapse ratio over all rows and over a subset") {
   const std::vector<float> a = {0.05f, -0.05f, 0.1f, -2.0f, 0.0f, 1.0f};
-  CHECK(sr::collapse_ratio(sr::cpu, sr::host_span<const float>(a), 0.1) == doctest::Approx(3.0 / 6));
+  CHECK(sr::collapse_ratio(sr::cpu, sr::host_span<const float>(a), 0.1) ==
+        doctest::Approx(3.0 / 6));
   const std::vector<std::int64_t> rows = {3, 5, 0, 0};
   CHECK(sr::collapse_ratio(sr::cpu, sr::host_span<const float>(a),
                            sr::host_span<const std::int64_t>(rows), 0.1) == doctest::Approx(0.5));

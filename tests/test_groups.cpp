@@ -21,7 +21,8 @@ TEST_CASE("groups: id types and edge cases") {
     std::vector<std::int64_t> o(7), r(6);
     const auto g = sr::groups_from_ids(sr::cpu, ids, o, r);
     CHECK(sr::num_groups(g) == 3);
-    for (std::int64_t i = 0; i < 6; ++i) CHECK(r[i] == i);
+    for (std::int64_t i = 0; i < 6; ++i)
+      CHECK(r[i] == i);
   }
   SUBCASE("unsigned 64-bit ids above 2^63 and negative ids") {
     const std::vector<std::uint64_t> u = {~0ull, 1ull, ~0ull};
@@ -58,15 +59,19 @@ TEST_CASE("groups: too small outputs are refused and nothing is written") {
   std::vector<std::int64_t> o4(4, -7), r2(2, -7);
   CHECK_THROWS_WITH_AS(sr::groups_from_ids(sr::cpu, ids, o4, r2),
                        doctest::Contains("rows has 2 entries"), sr::error);
-  for (auto x : o) CHECK(x == -7);
-  for (auto x : o4) CHECK(x == -7);
-  for (auto x : r2) CHECK(x == -7);
+  for (auto x : o)
+    CHECK(x == -7);
+  for (auto x : o4)
+    CHECK(x == -7);
+  for (auto x : r2)
+    CHECK(x == -7);
 }
 
 TEST_CASE("groups: ids resolve to the same groups as the helper, through any algorithm") {
   std::mt19937_64 rng(11);
   std::vector<int> ids(200);
-  for (auto& x : ids) x = static_cast<int>(rng() % 13);
+  for (auto& x : ids)
+    x = static_cast<int>(rng() % 13);
   const std::vector<double> r = test::random_rewards<double>(rng, 200, test::reward_kind::normal);
   std::vector<double> a1(200), a2(200);
   sr::advantage_options opt;
@@ -84,7 +89,8 @@ TEST_CASE("groups: invalid layouts are rejected with the offending entry named")
   const auto bad = [&](const auto& layout, const char* text) {
     CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, r, layout, a), doctest::Contains(text),
                          sr::error);
-    for (float x : a) CHECK(x == -9.0f);
+    for (float x : a)
+      CHECK(x == -9.0f);
   };
   bad(sr::uniform_groups{2, 2}, "2 x 2 = 4 rows but the batch has 6");
   bad(sr::uniform_groups{-1, 2}, "num_groups is -1");

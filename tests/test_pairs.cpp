@@ -40,7 +40,8 @@ TEST_CASE_TEMPLATE("pairs: worked examples of SPEC.md section 3", T, float, doub
           std::vector<std::int64_t>{0, 7, 1, 6, 5, 4, 2, 3});
   }
   SUBCASE("graded rewards: (0,4), (7,1) with weights 2.7792 and 2.0844") {
-    const auto a = grpo(std::vector<T>{T(0.9), T(0.2), T(0.5), T(0.5), T(0.1), T(0.7), T(0.3), T(0.8)}, 1, 8);
+    const auto a =
+        grpo(std::vector<T>{T(0.9), T(0.2), T(0.5), T(0.5), T(0.1), T(0.7), T(0.3), T(0.8)}, 1, 8);
     const auto r = pts(a, sr::uniform_groups{1, 8});
     CHECK(r.pairs == std::vector<std::int64_t>{0, 4, 7, 1});
     CHECK(static_cast<double>(r.weights[0]) == doctest::Approx(2.7792).epsilon(1e-4));
@@ -106,13 +107,15 @@ TEST_CASE("pairs: M = floor(alpha * P) computed as the release does") {
   CHECK(sr::count_pairs(sr::uniform_groups{1, 20}, 20, o) == 0);
 }
 
-TEST_CASE_TEMPLATE("pairs: invariants and agreement with a stable-sort reference", T, float, double) {
+TEST_CASE_TEMPLATE("pairs: invariants and agreement with a stable-sort reference", T, float,
+                   double) {
   std::mt19937_64 rng(7);
   for (int trial = 0; trial < 80; ++trial) {
     const auto sizes = test::random_sizes(rng, 1 + trial % 11, 2, trial % 4 == 3 ? 150 : 40, true);
     const auto off = test::offsets_of(sizes);
     const auto kind = static_cast<test::reward_kind>(trial % 4);
-    const std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(off.back()), kind);
+    const std::vector<T> r =
+        test::random_rewards<T>(rng, static_cast<std::size_t>(off.back()), kind);
     std::vector<T> a(r.size());
     sr::normalize_advantages(sr::cpu, r, sr::ragged_groups{off}, a);
     for (const double alpha : {0.5, 1.0, 0.25, 1.0 / 3}) {
@@ -156,7 +159,8 @@ TEST_CASE_TEMPLATE("pairs: ragged, id and uniform layouts agree", T, float, doub
   const auto a = grpo(r, G, n);
   const auto uniform = pts(a, sr::uniform_groups{G, n});
   std::vector<std::int64_t> off(G + 1);
-  for (std::int64_t g = 0; g <= G; ++g) off[g] = g * n;
+  for (std::int64_t g = 0; g <= G; ++g)
+    off[g] = g * n;
   CHECK(pts(a, sr::ragged_groups{off}).pairs == uniform.pairs);
   // interleave the groups: row i of the new batch is row perm[i] of the old one
   std::vector<std::int64_t> perm(a.size()), ids(a.size());
@@ -167,7 +171,8 @@ TEST_CASE_TEMPLATE("pairs: ragged, id and uniform layouts agree", T, float, doub
     std::vector<std::size_t> slots;
     for (std::size_t i = 0; i < perm.size(); ++i)
       if (perm[i] / n == g) slots.push_back(i);
-    for (std::int64_t k = 0; k < n; ++k) perm[slots[k]] = g * n + k;
+    for (std::int64_t k = 0; k < n; ++k)
+      perm[slots[k]] = g * n + k;
   }
   std::vector<T> a2(a.size());
   for (std::size_t i = 0; i < perm.size(); ++i) {
@@ -178,9 +183,11 @@ TEST_CASE_TEMPLATE("pairs: ragged, id and uniform layouts agree", T, float, doub
   const auto got = pts(a2, sr::id_groups<std::int64_t>{ids});
   std::map<std::int64_t, std::vector<std::int64_t>> by_group;  // old group -> old-row pairs
   for (std::size_t k = 0; k < got.pairs.size(); k += 2)
-    for (int s = 0; s < 2; ++s) by_group[perm[got.pairs[k + s]] / n].push_back(perm[got.pairs[k + s]]);
+    for (int s = 0; s < 2; ++s)
+      by_group[perm[got.pairs[k + s]] / n].push_back(perm[got.pairs[k + s]]);
   std::vector<std::int64_t> flat;
-  for (const auto& kv : by_group) flat.insert(flat.end(), kv.second.begin(), kv.second.end());
+  for (const auto& kv : by_group)
+    flat.insert(flat.end(), kv.second.begin(), kv.second.end());
   CHECK(flat == uniform.pairs);
 }
 
@@ -196,7 +203,8 @@ TEST_CASE("pairs: odd groups follow the odd policy") {
     CHECK(std::string(e.what()).find("group 0 (first row 0) has 5 rows, an odd number") !=
           std::string::npos);
   }
-  for (auto x : p) CHECK(x == -1);
+  for (auto x : p)
+    CHECK(x == -1);
   sr::pair_options o;
   o.odd = sr::odd_policy::drop_median;
   o.keep_ratio = 1.0;
@@ -212,8 +220,8 @@ TEST_CASE("pairs: odd groups follow the odd policy") {
 TEST_CASE("pairs: large groups use the comparison sort with the same semantics") {
   std::mt19937_64 rng(21);
   for (const std::int64_t n : {64, 66, 200, 1000}) {
-    std::vector<double> r = test::random_rewards<double>(rng, static_cast<std::size_t>(n),
-                                                         test::reward_kind::decimals);
+    std::vector<double> r =
+        test::random_rewards<double>(rng, static_cast<std::size_t>(n), test::reward_kind::decimals);
     std::vector<double> a(r.size());
     sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{1, n}, a);
     sr::pair_options o;
@@ -227,8 +235,10 @@ TEST_CASE("pairs: bad inputs are refused and nothing is written") {
   std::vector<std::int64_t> p(4, -1);
   std::vector<float> w(2, -1);
   const auto untouched = [&] {
-    for (auto x : p) CHECK(x == -1);
-    for (auto x : w) CHECK(x == -1);
+    for (auto x : p)
+      CHECK(x == -1);
+    for (auto x : w)
+      CHECK(x == -1);
   };
   const auto expect = [&](const sr::pair_options& o, sr::errc code, const char* text) {
     try {
@@ -249,7 +259,8 @@ TEST_CASE("pairs: bad inputs are refused and nothing is written") {
   expect(o, sr::errc::invalid_argument, "options.keep_ratio is nan");
   o = {};
   o.keep_pairs = 3;
-  expect(o, sr::errc::too_few_pairs, "options.keep_pairs is 3 but group 0 has 4 rows, i.e. only 2 pairs");
+  expect(o, sr::errc::too_few_pairs,
+         "options.keep_pairs is 3 but group 0 has 4 rows, i.e. only 2 pairs");
   o = {};
   o.weight = static_cast<sr::pair_weight>(17);
   expect(o, sr::errc::invalid_argument, "options.weight");

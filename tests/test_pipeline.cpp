@@ -2,7 +2,6 @@
 // writes nothing on error.
 #include "support.hpp"
 
-
 // Heap allocations of the whole test binary (tests/alloc_counter.cpp replaces operator new).
 long long allocation_count();
 
@@ -15,11 +14,14 @@ struct buffers {
   std::vector<std::int64_t> pairs, order, rows;
   std::vector<double> mean, std_;
   explicit buffers(const sr::pipeline_sizes& n)
-      : advantages(n.rows), weights(n.pairs), pairs(2 * n.pairs), order(n.order),
-        rows(n.training_rows), mean(n.groups), std_(n.groups) {}
-  sr::pipeline_outputs<T> out() {
-    return {advantages, pairs, weights, order, rows, mean, std_};
-  }
+      : advantages(n.rows),
+        weights(n.pairs),
+        pairs(2 * n.pairs),
+        order(n.order),
+        rows(n.training_rows),
+        mean(n.groups),
+        std_(n.groups) {}
+  sr::pipeline_outputs<T> out() { return {advantages, pairs, weights, order, rows, mean, std_}; }
 };
 }  // namespace
 
@@ -68,7 +70,8 @@ TEST_CASE("pipeline: a reused workspace allocates nothing after the first call")
   for (const bool ids : {false, true}) {
     CAPTURE(ids);
     std::vector<std::int64_t> id(r.size());
-    for (std::size_t i = 0; i < id.size(); ++i) id[i] = static_cast<std::int64_t>(i) / n;
+    for (std::size_t i = 0; i < id.size(); ++i)
+      id[i] = static_cast<std::int64_t>(i) / n;
     sr::pipeline_config c;
     c.shuffle.on_short = sr::short_policy::fill;
     const sr::pipeline_sizes sizes = sr::plan_pipeline(sr::uniform_groups{G, n}, G * n, c);
@@ -106,20 +109,30 @@ TEST_CASE("pipeline: an error late in the pipeline leaves every output untouched
   c.shuffle.rounds = 2;  // K = 16 pairs, T = 8, only 2 pairs with non-zero weight
   const auto sizes = sr::plan_pipeline(groups, 64, c);
   buffers<float> b(sizes);
-  for (auto& x : b.advantages) x = -7;
-  for (auto& x : b.pairs) x = -7;
-  for (auto& x : b.order) x = -7;
-  for (auto& x : b.rows) x = -7;
-  for (auto& x : b.mean) x = -7;
+  for (auto& x : b.advantages)
+    x = -7;
+  for (auto& x : b.pairs)
+    x = -7;
+  for (auto& x : b.order)
+    x = -7;
+  for (auto& x : b.rows)
+    x = -7;
+  for (auto& x : b.mean)
+    x = -7;
   sr::pipeline_workspace<float> ws;
   CHECK_THROWS_WITH_AS((void)sr::run_pipeline(sr::cpu, r, groups, c, ws, b.out()),
                        doctest::Contains("only 2 of 16 pairs have non-zero sampling mass"),
                        sr::error);
-  for (auto x : b.advantages) CHECK(x == -7);
-  for (auto x : b.pairs) CHECK(x == -7);
-  for (auto x : b.order) CHECK(x == -7);
-  for (auto x : b.rows) CHECK(x == -7);
-  for (auto x : b.mean) CHECK(x == -7);
+  for (auto x : b.advantages)
+    CHECK(x == -7);
+  for (auto x : b.pairs)
+    CHECK(x == -7);
+  for (auto x : b.order)
+    CHECK(x == -7);
+  for (auto x : b.rows)
+    CHECK(x == -7);
+  for (auto x : b.mean)
+    CHECK(x == -7);
   // too small outputs are refused before any work
   std::vector<std::int64_t> small(3);
   sr::pipeline_outputs<float> o = b.out();
@@ -127,19 +140,22 @@ TEST_CASE("pipeline: an error late in the pipeline leaves every output untouched
   c.shuffle.on_short = sr::short_policy::shrink;
   CHECK_THROWS_WITH_AS((void)sr::run_pipeline(sr::cpu, r, groups, c, ws, o),
                        doctest::Contains("out.order has 3 entries, needs 16"), sr::error);
-  for (auto x : b.advantages) CHECK(x == -7);
+  for (auto x : b.advantages)
+    CHECK(x == -7);
 }
 
 TEST_CASE("pipeline: optional outputs may be skipped") {
   std::mt19937_64 rng(33);
   const std::vector<double> r = test::random_rewards<double>(rng, 256, test::reward_kind::normal);
   sr::pipeline_workspace<double> ws;
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(sr::plan_pipeline(sr::uniform_groups{16, 16}, 256).training_rows));
+  std::vector<std::int64_t> rows(
+      static_cast<std::size_t>(sr::plan_pipeline(sr::uniform_groups{16, 16}, 256).training_rows));
   sr::pipeline_outputs<double> out;
   out.rows = rows;
   const auto s = sr::run_pipeline(sr::cpu, r, sr::uniform_groups{16, 16}, {}, ws, out);
   CHECK(s.shuffle.size == 64);
-  for (auto x : rows) CHECK((x >= 0 && x < 256));
+  for (auto x : rows)
+    CHECK((x >= 0 && x < 256));
 }
 
 TEST_CASE("pipeline: empty batch") {

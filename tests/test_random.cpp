@@ -6,7 +6,8 @@ namespace sr = shuffle_r1;
 TEST_CASE("random: Philox4x32-10 matches the known-answer vectors") {
   const auto check = [](sr::philox_block ctr, sr::philox_key key, sr::philox_block want) {
     const sr::philox_block got = sr::philox4x32_10(ctr, key);
-    for (int i = 0; i < 4; ++i) CHECK(got.v[i] == want.v[i]);
+    for (int i = 0; i < 4; ++i)
+      CHECK(got.v[i] == want.v[i]);
   };
   check({{0, 0, 0, 0}}, {{0, 0}}, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}});
   check({{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}}, {{0xffffffffu, 0xffffffffu}},
@@ -37,12 +38,12 @@ TEST_CASE("random: every coordinate of a draw changes its random words") {
   const auto differs = [&](const sr::philox_block& b) {
     return b.v[0] != base.v[0] || b.v[1] != base.v[1] || b.v[2] != base.v[2] || b.v[3] != base.v[3];
   };
-  CHECK(differs(draw_block(8, 3, 2, rng_stream::abs_weighted, 1, 5)));  // seed
-  CHECK(differs(draw_block(7, 4, 2, rng_stream::abs_weighted, 1, 5)));  // step
-  CHECK(differs(draw_block(7, 3, 3, rng_stream::abs_weighted, 1, 5)));  // round
-  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_fill, 1, 5)));      // stream
-  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_weighted, 2, 5)));  // phase
-  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_weighted, 1, 6)));  // draw block
+  CHECK(differs(draw_block(8, 3, 2, rng_stream::abs_weighted, 1, 5)));           // seed
+  CHECK(differs(draw_block(7, 4, 2, rng_stream::abs_weighted, 1, 5)));           // step
+  CHECK(differs(draw_block(7, 3, 3, rng_stream::abs_weighted, 1, 5)));           // round
+  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_fill, 1, 5)));               // stream
+  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_weighted, 2, 5)));           // phase
+  CHECK(differs(draw_block(7, 3, 2, rng_stream::abs_weighted, 1, 6)));           // draw block
   CHECK(differs(draw_block(7ull << 32, 3, 2, rng_stream::abs_weighted, 1, 5)));  // seed high
   // and is a pure function of them
   const sr::philox_block again = draw_block(7, 3, 2, rng_stream::abs_weighted, 1, 5);
@@ -54,11 +55,14 @@ TEST_CASE("random: 64-bit words of Philox are close to uniform (bit balance)") {
   std::vector<int> ones(64, 0);
   const int N = 1 << 16;
   for (int i = 0; i < N / 2; ++i) {
-    const sr::philox_block b = sr::philox4x32_10({{static_cast<std::uint32_t>(i), 0, 0, 0}}, {{1, 2}});
+    const sr::philox_block b =
+        sr::philox4x32_10({{static_cast<std::uint32_t>(i), 0, 0, 0}}, {{1, 2}});
     for (int w = 0; w < 2; ++w) {
       const std::uint64_t x = sr::detail::block_word(b, w);
-      for (int k = 0; k < 64; ++k) ones[k] += static_cast<int>((x >> k) & 1u);
+      for (int k = 0; k < 64; ++k)
+        ones[k] += static_cast<int>((x >> k) & 1u);
     }
   }
-  for (int k = 0; k < 64; ++k) CHECK(std::abs(ones[k] / double(N) - 0.5) < 6 * 0.5 / std::sqrt(N));
+  for (int k = 0; k < 64; ++k)
+    CHECK(std::abs(ones[k] / double(N) - 0.5) < 6 * 0.5 / std::sqrt(N));
 }

@@ -35,7 +35,8 @@ void check_sequences(const std::vector<double>& w, const std::vector<double>& q,
     prob.push_back(p);
   }
   double in_support = 0;
-  for (double x : observed) in_support += x;
+  for (double x : observed)
+    in_support += x;
   CHECK(in_support == rounds);  // no sequence outside the support (e.g. a zero-mass pair)
   const double chi = test::chi_square(observed, prob, rounds);
   const int dof = static_cast<int>(prob.size()) - 1;
@@ -61,7 +62,8 @@ TEST_CASE("shuffle: the sampler is not uniform when weights are not (the test ha
   o.per_round = 1;
   const auto order = shuffle({1, 2, 3, 4}, o);
   std::vector<double> counts(4, 0);
-  for (auto j : order) counts[j] += 1;
+  for (auto j : order)
+    counts[j] += 1;
   CHECK(test::chi_square(counts, {0.25, 0.25, 0.25, 0.25}, 50000) > test::chi_square_limit(3));
   CHECK(test::chi_square(counts, {0.1, 0.2, 0.3, 0.4}, 50000) < test::chi_square_limit(3));
 }
@@ -74,7 +76,8 @@ TEST_CASE("shuffle: every transform samples with its own masses") {
   SUBCASE("power kappa 2: q = w^2, zero weight never drawn") {
     o.coeff = 2.0;
     std::vector<double> q;
-    for (double x : w) q.push_back(x * x);
+    for (double x : w)
+      q.push_back(x * x);
     check_sequences(w, q, 2, o, 150000);
   }
   SUBCASE("power kappa 0: uniform, zero weight included") {
@@ -87,7 +90,8 @@ TEST_CASE("shuffle: every transform samples with its own masses") {
     o.total_steps = 10;
     const double tau = (2.0 - 1.0) * std::cos(M_PI / 2 * 0.3) + 1.0;
     std::vector<double> q;
-    for (double x : w) q.push_back(std::exp(x / tau));
+    for (double x : w)
+      q.push_back(std::exp(x / tau));
     check_sequences(w, q, 2, o, 150000);
   }
   SUBCASE("log_softmax at the end of the schedule: q = ln(1 + w / tau)") {
@@ -96,14 +100,16 @@ TEST_CASE("shuffle: every transform samples with its own masses") {
     o.total_steps = 10;
     const double tau = (2.0 - 1.0) * std::sin(M_PI / 2 * 1.0) + 1.0;
     std::vector<double> q;
-    for (double x : w) q.push_back(std::log1p(x / tau));
+    for (double x : w)
+      q.push_back(std::log1p(x / tau));
     check_sequences(w, q, 2, o, 150000);
   }
   SUBCASE("inverse: q = 1 / (w + 1e-6) favours weak pairs") {
     o.kind = sr::transform::inverse;
     const std::vector<double> w2 = {0.5, 1.0, 2.0, 4.0};
     std::vector<double> q;
-    for (double x : w2) q.push_back(1.0 / (x + 1e-6));
+    for (double x : w2)
+      q.push_back(1.0 / (x + 1e-6));
     check_sequences(w2, q, 2, o, 150000);
   }
 }
@@ -121,11 +127,13 @@ TEST_CASE("shuffle: first-draw and inclusion probabilities on a larger case") {
       incl_obs(w.size(), 0);
   for (const auto& [seq, p] : exact) {
     first[seq[0]] += p;
-    for (int j : seq) incl[j] += p;
+    for (int j : seq)
+      incl[j] += p;
   }
   for (int r = 0; r < rounds; ++r) {
     first_obs[order[r * T]] += 1;
-    for (int i = 0; i < T; ++i) incl_obs[order[r * T + i]] += 1;
+    for (int i = 0; i < T; ++i)
+      incl_obs[order[r * T + i]] += 1;
   }
   CHECK(test::chi_square(first_obs, first, rounds) < test::chi_square_limit(7));
   for (std::size_t j = 0; j < w.size(); ++j) {
@@ -139,7 +147,8 @@ TEST_CASE("shuffle: first-draw and inclusion probabilities on a larger case") {
 TEST_CASE("shuffle: rounds hold distinct pairs, pairs repeat across rounds") {
   std::mt19937_64 rng(4);
   std::vector<double> w(200);
-  for (auto& x : w) x = std::uniform_real_distribution<double>(0, 3)(rng);
+  for (auto& x : w)
+    x = std::uniform_real_distribution<double>(0, 3)(rng);
   sr::shuffle_options o;  // S = 8, T = 25
   sr::shuffle_summary s;
   const auto order = shuffle(w, o, &s);
@@ -150,7 +159,8 @@ TEST_CASE("shuffle: rounds hold distinct pairs, pairs repeat across rounds") {
   for (int r = 0; r < 8; ++r) {
     std::set<std::int64_t> distinct(order.begin() + r * 25, order.begin() + (r + 1) * 25);
     CHECK(distinct.size() == 25);
-    for (auto j : distinct) ++count[j];
+    for (auto j : distinct)
+      ++count[j];
   }
   CHECK(*std::max_element(count.begin(), count.end()) > 1);
   // one round of all pairs is a permutation
@@ -172,7 +182,8 @@ TEST_CASE("shuffle: a pair holding nearly all the mass does not stall the sample
   for (int r = 0; r < 3; ++r) {
     CHECK(order[r * 64] == 5);
     CHECK(order[r * 64 + 1] == 17);
-    CHECK(std::set<std::int64_t>(order.begin() + r * 64, order.begin() + (r + 1) * 64).size() == 64);
+    CHECK(std::set<std::int64_t>(order.begin() + r * 64, order.begin() + (r + 1) * 64).size() ==
+          64);
   }
   CHECK(s.extra_phases > 0);  // the skewed tail needed rebuilt tables
   // weights over 600 orders of magnitude: every positive weight still gets drawn
@@ -198,7 +209,8 @@ TEST_CASE("shuffle: zero-weight pairs and the short-round policies") {
     CHECK(std::string(e.what()).find("only 2 of 6 pairs have non-zero sampling mass, fewer than "
                                      "per_round = 3") != std::string::npos);
   }
-  for (auto x : order) CHECK(x == -1);
+  for (auto x : order)
+    CHECK(x == -1);
   SUBCASE("shrink: shorter rounds of the non-zero pairs only") {
     o.on_short = sr::short_policy::shrink;
     sr::shuffle_summary s;
@@ -241,7 +253,8 @@ TEST_CASE("shuffle: zero-weight pairs and the short-round policies") {
 TEST_CASE("shuffle: deterministic in (seed, step), independent across steps and seeds") {
   std::vector<double> w(500);
   std::mt19937_64 rng(1);
-  for (auto& x : w) x = std::uniform_real_distribution<double>(0, 2)(rng);
+  for (auto& x : w)
+    x = std::uniform_real_distribution<double>(0, 2)(rng);
   sr::shuffle_options o;
   o.seed = 42;
   o.step = 7;
@@ -300,7 +313,8 @@ TEST_CASE("shuffle: bad options and weights are refused and nothing is written")
       INFO(e.what());
       CHECK(std::string(e.what()).find(text) != std::string::npos);
     }
-    for (auto x : order) CHECK(x == -1);
+    for (auto x : order)
+      CHECK(x == -1);
   };
   sr::shuffle_options o;
   o.rounds = 0;

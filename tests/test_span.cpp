@@ -17,7 +17,8 @@ static_assert(!std::is_convertible_v<sr::device_span<float>, sr::host_span<float
 static_assert(!std::is_convertible_v<sr::host_span<float>, sr::device_span<float>>);
 static_assert(std::is_convertible_v<sr::host_span<float>, sr::host_span<const float>>);
 static_assert(!std::is_convertible_v<sr::host_span<const float>, sr::host_span<float>>);
-static_assert(std::is_same_v<sr::host_view_t<const std::vector<float>&>, sr::host_span<const float>>);
+static_assert(
+    std::is_same_v<sr::host_view_t<const std::vector<float>&>, sr::host_span<const float>>);
 static_assert(std::is_trivially_copyable_v<sr::host_span<float>>);
 
 TEST_CASE("span: views std containers without copying") {
@@ -53,8 +54,10 @@ TEST_CASE("span: views contiguous Eigen objects and refuses strided ones") {
   CHECK_THROWS_AS(sr::host_span<float>{row}, sr::error);
   auto block = big.block(0, 0, 2, 2);  // outer stride 4 != inner size 2
   CHECK_THROWS_AS(sr::host_span<float>{block}, sr::error);
-  Eigen::Map<Eigen::VectorXf, 0, Eigen::InnerStride<>> strided(big.data(), 3, Eigen::InnerStride<>(2));
-  CHECK_THROWS_WITH_AS(sr::host_span<float>{strided}, doctest::Contains("inner stride 2"), sr::error);
+  Eigen::Map<Eigen::VectorXf, 0, Eigen::InnerStride<>> strided(big.data(), 3,
+                                                               Eigen::InnerStride<>(2));
+  CHECK_THROWS_WITH_AS(sr::host_span<float>{strided}, doctest::Contains("inner stride 2"),
+                       sr::error);
 }
 
 TEST_CASE("span: algorithms take Eigen vectors directly") {

@@ -47,8 +47,8 @@ namespace shuffle_r1 {
 ///      group of n > 32 rows, O(B) for batch_std or an indexed layout (validation bitmap: B/8
 ///      bytes).
 template <class T, class Layout, class = std::enable_if_t<is_host_layout_v<Layout>>>
-advantage_summary normalize_advantages(cpu_policy, host_span<const T> rewards,
-                                       const Layout& groups, host_span<T> advantages,
+advantage_summary normalize_advantages(cpu_policy, host_span<const T> rewards, const Layout& groups,
+                                       host_span<T> advantages,
                                        const advantage_options& options = {},
                                        const group_stats_out& stats = {}) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -58,8 +58,8 @@ advantage_summary normalize_advantages(cpu_policy, host_span<const T> rewards,
   detail::cpu::norm_scratch scratch;
   const auto B = static_cast<std::int64_t>(rewards.size());
   const detail::host_layout L = detail::validate_layout(fn, groups, B, layout_scratch);
-  const double max_abs = detail::cpu::validate_normalize(fn, rewards, L, advantages.size(),
-                                                         options, stats, scratch);
+  const double max_abs =
+      detail::cpu::validate_normalize(fn, rewards, L, advantages.size(), options, stats, scratch);
   detail::cpu::norm_plan plan;
   plan.kind = options.kind;
   plan.ddof = options.ddof;

@@ -82,7 +82,9 @@ template <class L>
 inline constexpr bool is_host_layout_v = detail::is_host_layout<std::remove_cv_t<L>>::value;
 
 /// Number of groups of a layout. @par Complexity O(1). Never throws.
-inline std::int64_t num_groups(const uniform_groups& g) noexcept { return g.num_groups; }
+inline std::int64_t num_groups(const uniform_groups& g) noexcept {
+  return g.num_groups;
+}
 /// @copydoc num_groups(const uniform_groups&)
 template <memory_space S>
 std::int64_t num_groups(const basic_ragged_groups<S>& g) noexcept {
@@ -99,11 +101,13 @@ namespace detail {
 /// Internal host view of any layout: offsets (or uniform size) and optional row indices.
 struct host_layout {
   std::int64_t groups = 0;
-  std::int64_t uniform = -1;                // group size when uniform, else -1
-  const std::int64_t* offsets = nullptr;   // G + 1 entries when not uniform
-  const std::int64_t* rows = nullptr;      // B entries when indexed, else nullptr
+  std::int64_t uniform = -1;              // group size when uniform, else -1
+  const std::int64_t* offsets = nullptr;  // G + 1 entries when not uniform
+  const std::int64_t* rows = nullptr;     // B entries when indexed, else nullptr
 
-  std::int64_t begin(std::int64_t g) const noexcept { return uniform >= 0 ? g * uniform : offsets[g]; }
+  std::int64_t begin(std::int64_t g) const noexcept {
+    return uniform >= 0 ? g * uniform : offsets[g];
+  }
   std::int64_t size(std::int64_t g) const noexcept {
     return uniform >= 0 ? uniform : offsets[g + 1] - offsets[g];
   }
@@ -194,8 +198,7 @@ inline host_layout validate_layout(const char* fn, const indexed_groups& g, std:
     for (std::int64_t k = g.offsets[grp]; k < g.offsets[grp + 1]; ++k) {
       const std::int64_t r = g.rows[k];
       if (r < 0 || r >= rows)
-        fail(errc::invalid_layout, fn, "groups.rows[", k, "] = ", r, " is outside [0, ", rows,
-             ")");
+        fail(errc::invalid_layout, fn, "groups.rows[", k, "] = ", r, " is outside [0, ", rows, ")");
       if (k > g.offsets[grp] && r <= g.rows[k - 1])
         fail(errc::invalid_layout, fn, "groups.rows[", k, "] = ", r,
              " is not greater than the previous row of group ", grp,
@@ -226,7 +229,8 @@ std::int64_t build_groups_from_ids(const I* ids, std::int64_t n, std::int64_t* o
   const auto run_end = [&](std::int64_t i) { return i + 1 < R ? s.runs[i + 1].second : n; };
   // 2. Sort runs by (id, first row): runs of one id become adjacent, in batch order.
   s.order.resize(static_cast<std::size_t>(R));
-  for (std::int64_t i = 0; i < R; ++i) s.order[i] = i;
+  for (std::int64_t i = 0; i < R; ++i)
+    s.order[i] = i;
   std::sort(s.order.begin(), s.order.end(), [&](std::int64_t a, std::int64_t b) {
     if (s.runs[a].first < s.runs[b].first) return true;
     if (s.runs[b].first < s.runs[a].first) return false;
@@ -244,14 +248,17 @@ std::int64_t build_groups_from_ids(const I* ids, std::int64_t n, std::int64_t* o
   for (std::int64_t i = 0; i < R; ++i)
     s.group_of_run[i] = s.leader[i] == i ? G++ : s.group_of_run[s.leader[i]];
   // 4. Counting placement: sizes, offsets, then rows in batch order.
-  for (std::int64_t g = 0; g <= G; ++g) offsets[g] = 0;
+  for (std::int64_t g = 0; g <= G; ++g)
+    offsets[g] = 0;
   for (std::int64_t i = 0; i < R; ++i)
     offsets[s.group_of_run[i] + 1] += run_end(i) - s.runs[i].second;
-  for (std::int64_t g = 0; g < G; ++g) offsets[g + 1] += offsets[g];
+  for (std::int64_t g = 0; g < G; ++g)
+    offsets[g + 1] += offsets[g];
   s.cursor.assign(offsets, offsets + G);
   for (std::int64_t i = 0; i < R; ++i) {
     std::int64_t& c = s.cursor[s.group_of_run[i]];
-    for (std::int64_t r = s.runs[i].second; r < run_end(i); ++r) rows[c++] = r;
+    for (std::int64_t r = s.runs[i].second; r < run_end(i); ++r)
+      rows[c++] = r;
   }
   return G;
 }
@@ -266,8 +273,8 @@ host_layout validate_layout(const char* fn, const id_groups<I>& g, std::int64_t 
   scratch.offsets.resize(static_cast<std::size_t>(rows + 1));
   scratch.rows.resize(static_cast<std::size_t>(rows));
   host_layout l;
-  l.groups = build_groups_from_ids(g.ids.data(), rows, scratch.offsets.data(),
-                                   scratch.rows.data(), scratch.ids);
+  l.groups = build_groups_from_ids(g.ids.data(), rows, scratch.offsets.data(), scratch.rows.data(),
+                                   scratch.ids);
   l.offsets = scratch.offsets.data();
   l.rows = scratch.rows.data();
   return l;
@@ -291,8 +298,8 @@ host_layout validate_layout(const char* fn, const id_groups<I>& g, std::int64_t 
 /// @par Complexity O(B + R log R) time and O(R) extra memory, R = number of runs of equal
 /// consecutive ids (R = G when each group's rows are adjacent).
 template <class I>
-indexed_groups groups_from_ids(cpu_policy, host_span<const I> ids,
-                               host_span<std::int64_t> offsets, host_span<std::int64_t> rows) {
+indexed_groups groups_from_ids(cpu_policy, host_span<const I> ids, host_span<std::int64_t> offsets,
+                               host_span<std::int64_t> rows) {
   static_assert(std::is_integral_v<I>, "groups_from_ids: ids must be integers");
   constexpr const char* fn = "groups_from_ids";
   const auto n = static_cast<std::int64_t>(ids.size());
@@ -305,8 +312,9 @@ indexed_groups groups_from_ids(cpu_policy, host_span<const I> ids,
   detail::ids_scratch scratch;
   const std::int64_t G =
       detail::build_groups_from_ids(ids.data(), n, offsets.data(), rows.data(), scratch);
-  return indexed_groups{host_span<const std::int64_t>(offsets.data(), static_cast<std::size_t>(G + 1)),
-                        host_span<const std::int64_t>(rows.data(), static_cast<std::size_t>(n))};
+  return indexed_groups{
+      host_span<const std::int64_t>(offsets.data(), static_cast<std::size_t>(G + 1)),
+      host_span<const std::int64_t>(rows.data(), static_cast<std::size_t>(n))};
 }
 
 /// Convenience overload for containers (std::vector, Eigen vectors, spans).

@@ -80,8 +80,8 @@ std::int64_t select_pairs(cpu_policy, host_span<const T> advantages, const Layou
 template <class Adv, class Layout, class Pairs, class Weights,
           class = std::enable_if_t<is_host_viewable_v<Adv> && is_host_viewable_v<Pairs> &&
                                    is_host_viewable_v<Weights> && is_host_layout_v<Layout>>>
-std::int64_t select_pairs(cpu_policy policy, Adv&& advantages, const Layout& groups,
-                          Pairs&& pairs, Weights&& weights, const pair_options& options = {}) {
+std::int64_t select_pairs(cpu_policy policy, Adv&& advantages, const Layout& groups, Pairs&& pairs,
+                          Weights&& weights, const pair_options& options = {}) {
   using T = std::remove_const_t<typename host_view_t<Weights>::element_type>;
   return select_pairs<T>(policy, host_span<const T>(as_host_span(advantages)), groups,
                          host_span<std::int64_t>(as_host_span(pairs)),

@@ -34,13 +34,13 @@ struct pipeline_sizes {
 /// must be at least as large as plan_pipeline says.
 template <class T>
 struct pipeline_outputs {
-  host_span<T> advantages;              ///< B advantages in input row order
-  host_span<std::int64_t> pairs;        ///< 2K: (hi, lo) rows of each kept pair
-  host_span<T> pair_weights;            ///< K: the chosen weight of each pair
-  host_span<std::int64_t> order;        ///< S*T: pair indices in ABS draw order
-  host_span<std::int64_t> rows;         ///< 2*S*T: training rows, each pair's rows adjacent
-  host_span<double> group_mean;         ///< G: optional group statistics
-  host_span<double> group_std;          ///< G
+  host_span<T> advantages;        ///< B advantages in input row order
+  host_span<std::int64_t> pairs;  ///< 2K: (hi, lo) rows of each kept pair
+  host_span<T> pair_weights;      ///< K: the chosen weight of each pair
+  host_span<std::int64_t> order;  ///< S*T: pair indices in ABS draw order
+  host_span<std::int64_t> rows;   ///< 2*S*T: training rows, each pair's rows adjacent
+  host_span<double> group_mean;   ///< G: optional group statistics
+  host_span<double> group_std;    ///< G
 };
 
 /// What run_pipeline did.
@@ -145,9 +145,8 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   // 1. Every check that does not need computed values.
   const detail::host_layout L = detail::validate_layout(fn, groups, B, b.layout);
   const group_stats_out stats{out.group_mean, out.group_std};
-  const double max_abs =
-      detail::cpu::validate_normalize(fn, rewards, L, static_cast<std::size_t>(B), config.advantage,
-                                      stats, b.norm);
+  const double max_abs = detail::cpu::validate_normalize(
+      fn, rewards, L, static_cast<std::size_t>(B), config.advantage, stats, b.norm);
   if (!out.advantages.empty() && static_cast<std::int64_t>(out.advantages.size()) != B)
     detail::fail(errc::size_mismatch, fn, "out.advantages has ", out.advantages.size(),
                  " entries, expected ", B, " (or 0 to skip)");
@@ -188,8 +187,8 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   b.weights.resize(static_cast<std::size_t>(K));
   sum.pairs = detail::cpu::pairs_kernel(b.advantages.data(), L, config.pairs, b.pairs.data(),
                                         b.weights.data(), b.pairs_s);
-  sum.shuffle = detail::cpu::prepare_shuffle(fn, host_span<const T>(b.weights.data(), b.weights.size()),
-                                             config.shuffle, b.shuffle);
+  sum.shuffle = detail::cpu::prepare_shuffle(
+      fn, host_span<const T>(b.weights.data(), b.weights.size()), config.shuffle, b.shuffle);
 
   // 3. Nothing can fail from here on: write the outputs.
   std::int64_t* order = out.order.empty() ? nullptr : out.order.data();
@@ -197,9 +196,9 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     b.order.resize(static_cast<std::size_t>(sum.shuffle.size));
     order = b.order.data();
   }
-  sum.shuffle.extra_phases = detail::cpu::shuffle_kernel(
-      K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds, sum.shuffle.per_round, config.shuffle,
-      b.shuffle, order);
+  sum.shuffle.extra_phases =
+      detail::cpu::shuffle_kernel(K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds,
+                                  sum.shuffle.per_round, config.shuffle, b.shuffle, order);
   const std::int64_t n_order = sum.shuffle.size;
   if (!out.rows.empty())
     for (std::int64_t i = 0; i < n_order; ++i) {
@@ -207,16 +206,19 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
       out.rows[2 * i + 1] = b.pairs[2 * order[i] + 1];
     }
   b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
-  for (std::int64_t i = 0; i < n_order; ++i) b.used[order[i] >> 6] |= std::uint64_t{1} << (order[i] & 63);
-  for (const std::uint64_t w : b.used) sum.distinct_pairs_used += detail::popcount64(w);
+  for (std::int64_t i = 0; i < n_order; ++i)
+    b.used[order[i] >> 6] |= std::uint64_t{1} << (order[i] & 63);
+  for (const std::uint64_t w : b.used)
+    sum.distinct_pairs_used += detail::popcount64(w);
   if (!out.advantages.empty())
-    std::memcpy(out.advantages.data(), b.advantages.data(), static_cast<std::size_t>(B) * sizeof(T));
+    std::memcpy(out.advantages.data(), b.advantages.data(),
+                static_cast<std::size_t>(B) * sizeof(T));
   if (!out.pairs.empty())
-    std::memcpy(out.pairs.data(), b.pairs.data(), static_cast<std::size_t>(2 * K) * sizeof(std::int64_t));
+    std::memcpy(out.pairs.data(), b.pairs.data(),
+                static_cast<std::size_t>(2 * K) * sizeof(std::int64_t));
   if (!out.pair_weights.empty())
     std::memcpy(out.pair_weights.data(), b.weights.data(), static_cast<std::size_t>(K) * sizeof(T));
-  if (!stats.mean.empty())
-    std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
+  if (!stats.mean.empty()) std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
   if (!stats.std.empty()) std::copy(b.group_std.begin(), b.group_std.end(), stats.std.begin());
   return sum;
 }

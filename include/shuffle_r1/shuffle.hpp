@@ -62,8 +62,7 @@ shuffle_summary shuffle_pairs(cpu_policy, host_span<const T> weights, host_span<
   detail::cpu::shuffle_scratch s;
   shuffle_summary sum = detail::cpu::prepare_shuffle(fn, weights, options, s);
   if (static_cast<std::int64_t>(order.size()) < sum.size)
-    detail::fail(errc::size_mismatch, fn, "order has ", order.size(), " entries, needs ",
-                 sum.size);
+    detail::fail(errc::size_mismatch, fn, "order has ", order.size(), " entries, needs ", sum.size);
   sum.extra_phases = detail::cpu::shuffle_kernel(sum.pairs, sum.nonzero_pairs, sum.rounds,
                                                  sum.per_round, options, s, order.data());
   return sum;
@@ -100,8 +99,8 @@ inline void pairs_to_rows(cpu_policy, host_span<const std::int64_t> pairs,
   const auto K = static_cast<std::int64_t>(pairs.size() / 2);
   for (std::size_t i = 0; i < order.size(); ++i)
     if (order[i] < 0 || order[i] >= K)
-      detail::fail(errc::invalid_argument, fn, "order[", i, "] = ", order[i], " is outside [0, ",
-                   K, ")");
+      detail::fail(errc::invalid_argument, fn, "order[", i, "] = ", order[i], " is outside [0, ", K,
+                   ")");
   for (std::size_t i = 0; i < order.size(); ++i) {
     rows[2 * i] = pairs[static_cast<std::size_t>(2 * order[i])];
     rows[2 * i + 1] = pairs[static_cast<std::size_t>(2 * order[i] + 1)];

@@ -28,8 +28,8 @@ namespace detail {
 template <class C, class = void>
 struct has_data_size : std::false_type {};
 template <class C>
-struct has_data_size<C, std::void_t<decltype(std::declval<C&>().data()),
-                                    decltype(std::declval<C&>().size())>>
+struct has_data_size<
+    C, std::void_t<decltype(std::declval<C&>().data()), decltype(std::declval<C&>().size())>>
     : std::is_pointer<decltype(std::declval<C&>().data())> {};
 
 template <class C, class = void>
@@ -42,8 +42,8 @@ template <class C, class = void>
 struct has_outer_stride : std::false_type {};
 template <class C>
 struct has_outer_stride<C, std::void_t<decltype(std::declval<C&>().outerStride()),
-                                       decltype(std::declval<C&>().innerSize())>>
-    : std::true_type {};
+                                       decltype(std::declval<C&>().innerSize())>> : std::true_type {
+};
 
 /// Refuses strided Eigen objects: a span must cover exactly the object's elements.
 template <class C>
@@ -86,13 +86,11 @@ class basic_span {
 
   /// Views `size` elements starting at `data`. @pre `data` is valid for `size` elements or
   /// `size == 0`.
-  SHUFFLE_R1_HD constexpr basic_span(T* data, size_type size) noexcept
-      : data_(data), size_(size) {}
+  SHUFFLE_R1_HD constexpr basic_span(T* data, size_type size) noexcept : data_(data), size_(size) {}
 
   /// Converts `span<U>` to `span<const U>` (or any qualification-only conversion), same space.
-  template <class U,
-            class = std::enable_if_t<!std::is_same_v<U, T> &&
-                                     std::is_convertible_v<U (*)[], T (*)[]>>>  // NOLINT
+  template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
+                                              std::is_convertible_v<U (*)[], T (*)[]>>>  // NOLINT
   SHUFFLE_R1_HD constexpr basic_span(basic_span<U, Space> other) noexcept
       : data_(other.data()), size_(other.size()) {}
 
@@ -102,9 +100,9 @@ class basic_span {
             class = std::enable_if_t<
                 S == memory_space::host && !std::is_same_v<std::remove_cv_t<C>, basic_span> &&
                 detail::has_data_size<C>::value &&
-                std::is_convertible_v<std::remove_pointer_t<decltype(std::declval<C&>().data())> (
-                                          *)[],  // NOLINT
-                                      T (*)[]>>>  // NOLINT
+                std::is_convertible_v<
+                    std::remove_pointer_t<decltype(std::declval<C&>().data())> (*)[],  // NOLINT
+                    T (*)[]>>>                                                         // NOLINT
   basic_span(C& container)  // NOLINT(google-explicit-constructor): views convert implicitly
       : data_(container.data()), size_(static_cast<size_type>(container.size())) {
     detail::check_contiguous(container);
@@ -151,11 +149,10 @@ struct host_viewable<host_span<T>, void> : std::true_type {};
 template <class T>
 struct host_viewable<const host_span<T>, void> : std::true_type {};
 template <class C>
-struct host_viewable<C, std::enable_if_t<has_data_size<C>::value &&
-                                         !std::is_same_v<std::remove_cv_t<C>,
-                                                         device_span<container_element_t<C>>> &&
-                                         !std::is_same_v<std::remove_cv_t<C>,
-                                                         host_span<container_element_t<C>>>>>
+struct host_viewable<
+    C, std::enable_if_t<has_data_size<C>::value &&
+                        !std::is_same_v<std::remove_cv_t<C>, device_span<container_element_t<C>>> &&
+                        !std::is_same_v<std::remove_cv_t<C>, host_span<container_element_t<C>>>>>
     : std::true_type {};
 
 template <class C>

@@ -92,12 +92,12 @@ struct shuffle_options {
   std::int64_t rounds = 8;      ///< S >= 1 independent rounds
   std::int64_t per_round = -1;  ///< T pairs per round, 0 <= T <= K; negative: floor(K / S)
   transform kind = transform::power;
-  double coeff = 1.0;           ///< kappa of `power`; finite, >= 0
-  double t_max = 2.0;           ///< temperature schedule of softmax / log_softmax
-  double t_min = 1.0;           ///< 0 < t_min <= t_max
-  std::int64_t step = 0;        ///< training step: schedule position and RNG coordinate
-  std::int64_t total_steps = 1; ///< schedule length (softmax, log_softmax): 0 <= step <= total
-  std::uint64_t seed = 0;       ///< RNG seed
+  double coeff = 1.0;            ///< kappa of `power`; finite, >= 0
+  double t_max = 2.0;            ///< temperature schedule of softmax / log_softmax
+  double t_min = 1.0;            ///< 0 < t_min <= t_max
+  std::int64_t step = 0;         ///< training step: schedule position and RNG coordinate
+  std::int64_t total_steps = 1;  ///< schedule length (softmax, log_softmax): 0 <= step <= total
+  std::uint64_t seed = 0;        ///< RNG seed
   short_policy on_short = short_policy::error;
 };
 
@@ -119,56 +119,76 @@ struct pipeline_config {
 /// Name of an enumerator, as accepted by the CLI. @par Complexity O(1). Never throws.
 constexpr const char* to_string(estimator v) noexcept {
   switch (v) {
-    case estimator::grpo: return "grpo";
-    case estimator::mean_only: return "mean_only";
-    case estimator::rloo: return "rloo";
-    case estimator::batch_std: return "batch_std";
+    case estimator::grpo:
+      return "grpo";
+    case estimator::mean_only:
+      return "mean_only";
+    case estimator::rloo:
+      return "rloo";
+    case estimator::batch_std:
+      return "batch_std";
   }
   return "?";
 }
 /// @copydoc to_string(estimator)
 constexpr const char* to_string(singleton_policy v) noexcept {
   switch (v) {
-    case singleton_policy::error: return "error";
-    case singleton_policy::verl: return "verl";
-    case singleton_policy::zero: return "zero";
+    case singleton_policy::error:
+      return "error";
+    case singleton_policy::verl:
+      return "verl";
+    case singleton_policy::zero:
+      return "zero";
   }
   return "?";
 }
 /// @copydoc to_string(estimator)
 constexpr const char* to_string(pair_weight v) noexcept {
   switch (v) {
-    case pair_weight::sum: return "sum";
-    case pair_weight::max: return "max";
-    case pair_weight::mean: return "mean";
-    case pair_weight::pos: return "pos";
+    case pair_weight::sum:
+      return "sum";
+    case pair_weight::max:
+      return "max";
+    case pair_weight::mean:
+      return "mean";
+    case pair_weight::pos:
+      return "pos";
   }
   return "?";
 }
 /// @copydoc to_string(estimator)
 constexpr const char* to_string(odd_policy v) noexcept {
   switch (v) {
-    case odd_policy::error: return "error";
-    case odd_policy::drop_median: return "drop_median";
+    case odd_policy::error:
+      return "error";
+    case odd_policy::drop_median:
+      return "drop_median";
   }
   return "?";
 }
 /// @copydoc to_string(estimator)
 constexpr const char* to_string(transform v) noexcept {
   switch (v) {
-    case transform::power: return "power";
-    case transform::softmax: return "softmax";
-    case transform::log_softmax: return "log_softmax";
-    case transform::inverse: return "inverse";
+    case transform::power:
+      return "power";
+    case transform::softmax:
+      return "softmax";
+    case transform::log_softmax:
+      return "log_softmax";
+    case transform::inverse:
+      return "inverse";
   }
   return "?";
 }
 /// @copydoc to_string(estimator)
 constexpr const char* to_string(short_policy v) noexcept {
   switch (v) {
-    case short_policy::error: return "error";
-    case short_policy::fill: return "fill";
-    case short_policy::shrink: return "shrink";
+    case short_policy::error:
+      return "error";
+    case short_policy::fill:
+      return "fill";
+    case short_policy::shrink:
+      return "shrink";
   }
   return "?";
 }

@@ -4,4 +4,6 @@
 #endif
 #include <shuffle_r1/detail/det_math.hpp>
 
-double use(double x) { return shuffle_r1::detail::det_log(x); }
+double use(double x) {
+  return shuffle_r1::detail::det_log(x);
+}

@@ -57,7 +57,7 @@ namespace detail::cpu {
 /// Reusable scratch of the normalization (kept by pipeline workspaces).
 struct norm_scratch {
   std::vector<double> x, d, q;   // values of groups larger than one chunk
-  std::vector<double> partials;     // canonical-sum partials
+  std::vector<double> partials;  // canonical-sum partials
   // AVX-512 uniform path: what the validation scan computed per chunk of 64 groups
   std::vector<double> chunk_mu;            // group means, 8 per block (lane order)
   std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group
@@ -133,7 +133,8 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_small(double* x, std::int64_t
     mx = x[i] > mx ? x[i] : mx;
   }
   if (mn == mx) {
-    for (int i = 0; i < P; ++i) a[i] = 0.0;
+    for (int i = 0; i < P; ++i)
+      a[i] = 0.0;
     r.mean = mn;
     r.zero_variance = true;
     return r;
@@ -142,21 +143,26 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_small(double* x, std::int64_t
                            ? plan.global
                            : scale_for(std::max(std::fabs(mn), std::fabs(mx)));
   if (s.active)
-    for (std::int64_t i = 0; i < n; ++i) x[i] = scale_apply(s, x[i]);
+    for (std::int64_t i = 0; i < n; ++i)
+      x[i] = scale_apply(s, x[i]);
   const double mu = fp::div(tree_sum<P>(x), static_cast<double>(n));
   double d[P], q[P];
-  for (int i = 0; i < P; ++i) d[i] = i < n ? fp::sub(x[i], mu) : 0.0;
-  for (int i = 0; i < P; ++i) q[i] = fp::mul(d[i], d[i]);
+  for (int i = 0; i < P; ++i)
+    d[i] = i < n ? fp::sub(x[i], mu) : 0.0;
+  for (int i = 0; i < P; ++i)
+    q[i] = fp::mul(d[i], d[i]);
   const double var = variance_from_sums(tree_sum<P>(d), tree_sum<P>(q), n, plan.ddof);
   const double sigma = fp::sqrt(var);
   r.mean = scale_undo(s, mu);
   r.std = scale_undo(s, sigma);
   if (plan.kind == estimator::grpo || plan.kind == estimator::batch_std) {
     const double inv = inverse_denominator(group_denominator(plan, s, sigma));
-    for (int i = 0; i < P; ++i) a[i] = fp::mul(d[i], inv);
+    for (int i = 0; i < P; ++i)
+      a[i] = fp::mul(d[i], inv);
   } else {
     const double f = plan.kind == estimator::rloo ? rloo_factor(n) : 1.0;
-    for (int i = 0; i < P; ++i) a[i] = fp::mul(scale_undo(s, d[i]), f);
+    for (int i = 0; i < P; ++i)
+      a[i] = fp::mul(scale_undo(s, d[i]), f);
   }
   return r;
 }
@@ -186,13 +192,13 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_large(double* x, std::int64_t
                            ? plan.global
                            : scale_for(std::max(std::fabs(mn), std::fabs(mx)));
   if (s.active)
-    for (std::int64_t i = 0; i < n; ++i) x[i] = scale_apply(s, x[i]);
+    for (std::int64_t i = 0; i < n; ++i)
+      x[i] = scale_apply(s, x[i]);
   const double mu = fp::div(canonical_sum(x, n, partials), static_cast<double>(n));
   av = xv - mu;  // a holds d for now
   qv = av * av;
-  const double var =
-      variance_from_sums(canonical_sum(a, n, partials), canonical_sum(q, n, partials), n,
-                         plan.ddof);
+  const double var = variance_from_sums(canonical_sum(a, n, partials),
+                                        canonical_sum(q, n, partials), n, plan.ddof);
   const double sigma = fp::sqrt(var);
   r.mean = scale_undo(s, mu);
   r.std = scale_undo(s, sigma);
@@ -200,7 +206,8 @@ SHUFFLE_R1_STRICT_FP inline group_result normalize_large(double* x, std::int64_t
     av = av * inverse_denominator(group_denominator(plan, s, sigma));
   } else {
     if (s.active)
-      for (std::int64_t i = 0; i < n; ++i) a[i] = scale_undo(s, a[i]);
+      for (std::int64_t i = 0; i < n; ++i)
+        a[i] = scale_undo(s, a[i]);
     if (plan.kind == estimator::rloo) av = av * rloo_factor(n);
   }
   return r;
@@ -212,9 +219,11 @@ template <class T>
 inline void load_group(const T* x, const host_layout& L, std::int64_t begin, std::int64_t n,
                        double* dst) {
   if (L.rows) {
-    for (std::int64_t k = 0; k < n; ++k) dst[k] = static_cast<double>(x[L.rows[begin + k]]);
+    for (std::int64_t k = 0; k < n; ++k)
+      dst[k] = static_cast<double>(x[L.rows[begin + k]]);
   } else {
-    for (std::int64_t k = 0; k < n; ++k) dst[k] = static_cast<double>(x[begin + k]);
+    for (std::int64_t k = 0; k < n; ++k)
+      dst[k] = static_cast<double>(x[begin + k]);
   }
 }
 
@@ -222,9 +231,11 @@ template <class T>
 inline void store_group(T* out, const host_layout& L, std::int64_t begin, std::int64_t n,
                         const double* src) {
   if (L.rows) {
-    for (std::int64_t k = 0; k < n; ++k) out[L.rows[begin + k]] = static_cast<T>(src[k]);
+    for (std::int64_t k = 0; k < n; ++k)
+      out[L.rows[begin + k]] = static_cast<T>(src[k]);
   } else {
-    for (std::int64_t k = 0; k < n; ++k) out[begin + k] = static_cast<T>(src[k]);
+    for (std::int64_t k = 0; k < n; ++k)
+      out[begin + k] = static_cast<T>(src[k]);
   }
 }
 
@@ -235,7 +246,8 @@ SHUFFLE_R1_STRICT_FP inline group_result small_group(const T* x, const host_layo
   SHUFFLE_R1_STRICT_FP_BODY
   double v[P], a[P];
   load_group(x, L, begin, n, v);
-  for (std::int64_t i = n; i < P; ++i) v[i] = 0.0;
+  for (std::int64_t i = n; i < P; ++i)
+    v[i] = 0.0;
   const group_result r = normalize_small<P>(v, n, plan, a);
   store_group(out, L, begin, n, a);
   return r;
@@ -251,17 +263,18 @@ SHUFFLE_R1_STRICT_FP inline void plan_batch_std(const T* x, std::int64_t B, doub
   s.x.resize(static_cast<std::size_t>(B));
   s.q.resize(static_cast<std::size_t>(B));
   s.partials.resize(static_cast<std::size_t>(canonical_sum_scratch(B) + 2));
-  for (std::int64_t i = 0; i < B; ++i) s.x[i] = scale_apply(plan.global, static_cast<double>(x[i]));
+  for (std::int64_t i = 0; i < B; ++i)
+    s.x[i] = scale_apply(plan.global, static_cast<double>(x[i]));
   double sigma = 0.0;
   if (B > plan.ddof && B > 0) {
-    const double mu = fp::div(canonical_sum(s.x.data(), B, s.partials.data()),
-                              static_cast<double>(B));
+    const double mu =
+        fp::div(canonical_sum(s.x.data(), B, s.partials.data()), static_cast<double>(B));
     Eigen::Map<Eigen::ArrayXd> xv(s.x.data(), B), qv(s.q.data(), B);
     xv = xv - mu;
     qv = xv * xv;
-    sigma = fp::sqrt(variance_from_sums(canonical_sum(s.x.data(), B, s.partials.data()),
-                                        canonical_sum(s.q.data(), B, s.partials.data()), B,
-                                        plan.ddof));
+    sigma =
+        fp::sqrt(variance_from_sums(canonical_sum(s.x.data(), B, s.partials.data()),
+                                    canonical_sum(s.q.data(), B, s.partials.data()), B, plan.ddof));
   }
   plan.batch_den = fp::add(sigma, scale_apply(plan.global, plan.eps));
   plan.batch_sigma = scale_undo(plan.global, sigma);
@@ -286,11 +299,16 @@ SHUFFLE_R1_STRICT_FP inline group_result portable_group(const T* x, const host_l
   }
   if (n <= sum_chunk) {
     switch (padded_width(n)) {
-      case 2: return small_group<T, 2>(x, L, begin, n, plan, out);
-      case 4: return small_group<T, 4>(x, L, begin, n, plan, out);
-      case 8: return small_group<T, 8>(x, L, begin, n, plan, out);
-      case 16: return small_group<T, 16>(x, L, begin, n, plan, out);
-      default: return small_group<T, 32>(x, L, begin, n, plan, out);
+      case 2:
+        return small_group<T, 2>(x, L, begin, n, plan, out);
+      case 4:
+        return small_group<T, 4>(x, L, begin, n, plan, out);
+      case 8:
+        return small_group<T, 8>(x, L, begin, n, plan, out);
+      case 16:
+        return small_group<T, 16>(x, L, begin, n, plan, out);
+      default:
+        return small_group<T, 32>(x, L, begin, n, plan, out);
     }
   }
   const auto un = static_cast<std::size_t>(n);
@@ -349,8 +367,9 @@ inline std::int64_t uniform_avx512(const T* x, std::int64_t G, T* out, const nor
                                    norm_scratch& s, advantage_summary& summary) {
   const std::int64_t covered = G / avx512::block * avx512::block;
   // Outputs far larger than the caches bypass them (no read-for-ownership of the destination).
-  const bool stream = covered * P * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t{64} << 20) &&
-                      reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
+  const bool stream =
+      covered * P * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t{64} << 20) &&
+      reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
   for (std::int64_t g = 0, c = 0; g < covered; g += avx512::chunk_groups, ++c) {
     const int blocks = static_cast<int>(
         std::min<std::int64_t>(avx512::chunk_blocks, (covered - g) / avx512::block));
@@ -386,8 +405,8 @@ inline std::int64_t uniform_avx512(const T* x, std::int64_t G, T* out, const nor
 template <class T>
 SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, const host_layout& L,
                                                   T* out, norm_plan plan, double max_abs,
-                                                  const group_stats_out& stats,
-                                                  norm_scratch& s, advantage_summary& summary) {
+                                                  const group_stats_out& stats, norm_scratch& s,
+                                                  advantage_summary& summary) {
   SHUFFLE_R1_STRICT_FP_BODY
   summary = advantage_summary{};
   summary.rows = B;
@@ -401,10 +420,17 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
   // The AVX-512 path needs the validation scan's per-chunk results (validate_normalize).
   if (avx512_group_size(L) != 0 && !plan.global.active) {
     switch (L.uniform) {
-      case 8: g = uniform_avx512<T, 8>(x, L.groups, out, plan, stats, L, s, summary); break;
-      case 16: g = uniform_avx512<T, 16>(x, L.groups, out, plan, stats, L, s, summary); break;
-      case 32: g = uniform_avx512<T, 32>(x, L.groups, out, plan, stats, L, s, summary); break;
-      default: break;
+      case 8:
+        g = uniform_avx512<T, 8>(x, L.groups, out, plan, stats, L, s, summary);
+        break;
+      case 16:
+        g = uniform_avx512<T, 16>(x, L.groups, out, plan, stats, L, s, summary);
+        break;
+      case 32:
+        g = uniform_avx512<T, 32>(x, L.groups, out, plan, stats, L, s, summary);
+        break;
+      default:
+        break;
     }
   }
 #endif
@@ -428,8 +454,7 @@ using bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
 template <class T>
 inline bool scan_values(const T* x, std::size_t n, bits_t<T>& max_abs_bits) noexcept {
   using U = bits_t<T>;
-  constexpr U exp_mask =
-      static_cast<U>(sizeof(T) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
+  constexpr U exp_mask = static_cast<U>(sizeof(T) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
   constexpr U abs_mask = ~(U{1} << (8 * sizeof(T) - 1));
   U bad = 0, top = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -462,10 +487,9 @@ inline bool scan_values_fast(const T* x, std::size_t n, bits_t<T>& max_abs_bits)
 /// Checks options, sizes and rewards; returns the largest |reward| (for scaling).
 /// @throws error naming the first violated precondition.
 template <class T>
-inline double validate_normalize(const char* fn, host_span<const T> rewards,
-                                 const host_layout& L, std::size_t out_size,
-                                 const advantage_options& o, const group_stats_out& stats,
-                                 norm_scratch& scratch) {
+inline double validate_normalize(const char* fn, host_span<const T> rewards, const host_layout& L,
+                                 std::size_t out_size, const advantage_options& o,
+                                 const group_stats_out& stats, norm_scratch& scratch) {
   switch (o.kind) {
     case estimator::grpo:
     case estimator::mean_only:
@@ -507,9 +531,15 @@ inline double validate_normalize(const char* fn, host_span<const T> rewards,
   if (const int P = avx512_group_size(L)) {
     std::int64_t groups = 0;
     switch (P) {
-      case 8: groups = scan_avx512<T, 8>(rewards.data(), L.groups, scratch, finite, max_abs); break;
-      case 16: groups = scan_avx512<T, 16>(rewards.data(), L.groups, scratch, finite, max_abs); break;
-      default: groups = scan_avx512<T, 32>(rewards.data(), L.groups, scratch, finite, max_abs); break;
+      case 8:
+        groups = scan_avx512<T, 8>(rewards.data(), L.groups, scratch, finite, max_abs);
+        break;
+      case 16:
+        groups = scan_avx512<T, 16>(rewards.data(), L.groups, scratch, finite, max_abs);
+        break;
+      default:
+        groups = scan_avx512<T, 32>(rewards.data(), L.groups, scratch, finite, max_abs);
+        break;
     }
     scanned = static_cast<std::size_t>(groups * P);
   }
@@ -534,9 +564,8 @@ inline double validate_normalize(const char* fn, host_span<const T> rewards,
     if (max_abs > limit) {
       for (std::size_t i = 0; i < rewards.size(); ++i)
         if (std::fabs(static_cast<double>(rewards[i])) > limit)
-          fail(errc::out_of_range, fn, "rewards[", i, "] = ", rewards[i],
-               " is too large for the ", to_string(o.kind),
-               " estimator (|reward| must be at most ", limit, ")");
+          fail(errc::out_of_range, fn, "rewards[", i, "] = ", rewards[i], " is too large for the ",
+               to_string(o.kind), " estimator (|reward| must be at most ", limit, ")");
     }
   }
   if (o.singleton == singleton_policy::error) {

@@ -116,7 +116,8 @@ inline constexpr int chunk_groups = block * chunk_blocks;
 /// Loads group g's rows of a block.
 template <class T, int P>
 SHUFFLE_R1_AVX512_INLINE void load_group(const T* x, int g, __m512d (&v)[P / 8]) {
-  for (int k = 0; k < P / 8; ++k) v[k] = load8(x + g * P + 8 * k);
+  for (int k = 0; k < P / 8; ++k)
+    v[k] = load8(x + g * P + 8 * k);
 }
 
 /// What the validation scan of a chunk learns: finiteness, the largest magnitude, constant groups,
@@ -167,11 +168,12 @@ SHUFFLE_R1_AVX512 inline chunk_scan scan_chunk(const T* x, int blocks, double* m
   res.finite = bad == 0;
   alignas(64) double lanes[8];  // not _mm512_reduce_max_pd: GCC 12 warns inside it
   _mm512_store_pd(lanes, amax);
-  for (const double a : lanes) res.max_abs = a > res.max_abs ? a : res.max_abs;
+  for (const double a : lanes)
+    res.max_abs = a > res.max_abs ? a : res.max_abs;
   // Doubles beyond 2^+-500 need the portable kernel's rescaling (conservative, per chunk).
   const std::uint64_t all = blocks == chunk_blocks ? ~0ull : (1ull << (blocks * block)) - 1;
-  res.needs_scaling = std::is_same_v<T, double> && res.zero_variance != all &&
-                      (res.max_abs > 0x1p500 || tiny != 0);
+  res.needs_scaling =
+      std::is_same_v<T, double> && res.zero_variance != all && (res.max_abs > 0x1p500 || tiny != 0);
   return res;
 }
 
@@ -204,7 +206,8 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
       __m512d v[V], q[V];
       load_group<T, P>(xb, g, v);
       if constexpr (convert)
-        for (int k = 0; k < V; ++k) _mm512_store_pd(xd + (b * block + g) * P + 8 * k, v[k]);
+        for (int k = 0; k < V; ++k)
+          _mm512_store_pd(xd + (b * block + g) * P + 8 * k, v[k]);
       const __m512d m = lane_of(mu[b], g);
       for (int k = 0; k < V; ++k) {
         v[k] = _mm512_sub_pd(v[k], m);
@@ -230,16 +233,16 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
   // Pass 3: advantages: d * (1 / den) for grpo/batch_std, d * 1 for mean_only, d * n/(n-1) for
   // rloo, like the portable kernel.
   const bool scaled = est == estimator::grpo || est == estimator::batch_std;
-  const __m512d f = _mm512_set1_pd(est == estimator::rloo ? static_cast<double>(P) /
-                                                                static_cast<double>(P - 1)
-                                                          : 1.0);
+  const __m512d f = _mm512_set1_pd(
+      est == estimator::rloo ? static_cast<double>(P) / static_cast<double>(P - 1) : 1.0);
   for (int b = 0; b < blocks; ++b) {
     const T* xb = x + b * block * P;
     T* ob = out + b * block * P;
     for (int g = 0; g < block; ++g) {
       __m512d v[V];
       if constexpr (convert) {
-        for (int k = 0; k < V; ++k) v[k] = _mm512_load_pd(xd + (b * block + g) * P + 8 * k);
+        for (int k = 0; k < V; ++k)
+          v[k] = _mm512_load_pd(xd + (b * block + g) * P + 8 * k);
       } else {
         load_group<T, P>(xb, g, v);
       }
@@ -270,7 +273,9 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
 }
 
 /// Orders non-temporal stores before what follows.
-SHUFFLE_R1_AVX512 inline void store_fence() { _mm_sfence(); }
+SHUFFLE_R1_AVX512 inline void store_fence() {
+  _mm_sfence();
+}
 
 #undef SR1_SHUF
 

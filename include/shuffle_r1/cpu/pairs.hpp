@@ -25,7 +25,9 @@ namespace shuffle_r1 {
 namespace detail {
 
 /// Pairs available in a group of n rows: n/2 for even n; (n-1)/2 for odd n (drop_median).
-constexpr std::int64_t pairs_available(std::int64_t n) noexcept { return n / 2; }
+constexpr std::int64_t pairs_available(std::int64_t n) noexcept {
+  return n / 2;
+}
 
 /// Pairs kept in a group with P available pairs: explicit M, or floor(alpha * P) evaluated in
 /// double exactly as the Shuffle-R1 release does (`int(len(pairs) * (1.0 - ratio))`).
@@ -119,22 +121,35 @@ inline void rank_sort(const T* a, std::int32_t* out) noexcept {
   for (int j = 0; j < P; ++j) {
     const T aj = a[j];
     for (int i = 0; i < P; ++i)
-      r[i] += static_cast<std::int32_t>(aj > a[i]) +
-              static_cast<std::int32_t>((aj == a[i]) & (j < i));
+      r[i] +=
+          static_cast<std::int32_t>(aj > a[i]) + static_cast<std::int32_t>((aj == a[i]) & (j < i));
   }
-  for (int i = 0; i < P; ++i) out[i] = r[i];
+  for (int i = 0; i < P; ++i)
+    out[i] = r[i];
 }
 
 template <class T>
 inline void rank_sort_dyn(const T* a, std::int64_t n, std::int32_t* s) noexcept {
   switch (padded_width(n)) {
     case 1:
-    case 2: rank_sort<2>(a, s); break;
-    case 4: rank_sort<4>(a, s); break;
-    case 8: rank_sort<8>(a, s); break;
-    case 16: rank_sort<16>(a, s); break;
-    case 32: rank_sort<32>(a, s); break;
-    default: rank_sort<64>(a, s); break;
+    case 2:
+      rank_sort<2>(a, s);
+      break;
+    case 4:
+      rank_sort<4>(a, s);
+      break;
+    case 8:
+      rank_sort<8>(a, s);
+      break;
+    case 16:
+      rank_sort<16>(a, s);
+      break;
+    case 32:
+      rank_sort<32>(a, s);
+      break;
+    default:
+      rank_sort<64>(a, s);
+      break;
   }
 }
 
@@ -155,8 +170,10 @@ inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const int P = padded_width(n);
-    for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.row(begin + k)];
-    for (std::int64_t k = n; k < P; ++k) a[k] = -std::numeric_limits<T>::infinity();
+    for (std::int64_t k = 0; k < n; ++k)
+      a[k] = adv[L.row(begin + k)];
+    for (std::int64_t k = n; k < P; ++k)
+      a[k] = -std::numeric_limits<T>::infinity();
     rank_sort_dyn(a, n, r);
     std::copy(r, r + n, rank + (begin - base));
   }
@@ -177,7 +194,8 @@ SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout&
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const T* values = adv + begin;
     if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.rows[begin + k]];
+      for (std::int64_t k = 0; k < n; ++k)
+        a[k] = adv[L.rows[begin + k]];
       values = a;
     }
     if constexpr (std::is_same_v<T, float>) {
@@ -192,9 +210,8 @@ SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout&
 
 /// Pass 1, AVX-512 (pairs_avx512.hpp): the same ranks, 8 or 16 comparisons per instruction.
 template <class T>
-SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
-                                          const pair_options& o, std::int64_t g0,
-                                          std::int64_t g1, std::int32_t* rank) {
+SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L, const pair_options& o,
+                                          std::int64_t g0, std::int64_t g1, std::int32_t* rank) {
   const std::int64_t base = L.begin(g0);
   T a[rank_sort_limit];
   for (std::int64_t g = g0; g < g1; ++g) {
@@ -202,7 +219,8 @@ SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L,
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
     const T* values = adv + begin;
     if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k) a[k] = adv[L.rows[begin + k]];
+      for (std::int64_t k = 0; k < n; ++k)
+        a[k] = adv[L.rows[begin + k]];
       values = a;
     }
     rank_group_avx512(values, static_cast<int>(n), rank + (begin - base));
@@ -229,17 +247,20 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
     if (M == 0) continue;
     const std::int64_t* sorted;
     if (n <= rank_sort_limit) {
-      for (std::int64_t i = 0; i < n; ++i) pos[rank[begin - base + i]] = L.row(begin + i);
+      for (std::int64_t i = 0; i < n; ++i)
+        pos[rank[begin - base + i]] = L.row(begin + i);
       sorted = pos;
     } else {
       scratch.order.resize(static_cast<std::size_t>(n));
-      for (std::int64_t k = 0; k < n; ++k) scratch.order[k] = k;
+      for (std::int64_t k = 0; k < n; ++k)
+        scratch.order[k] = k;
       const auto value = [&](std::int64_t k) { return adv[L.row(begin + k)]; };
       std::sort(scratch.order.begin(), scratch.order.end(), [&](std::int64_t x, std::int64_t y) {
         const T vx = value(x), vy = value(y);
         return vx > vy || (vx == vy && x < y);
       });
-      for (std::int64_t k = 0; k < n; ++k) scratch.order[k] = L.row(begin + scratch.order[k]);
+      for (std::int64_t k = 0; k < n; ++k)
+        scratch.order[k] = L.row(begin + scratch.order[k]);
       sorted = scratch.order.data();
     }
     // One pair per iteration, scalar: M is small (n / 4 by default), where vectorized loops
@@ -276,7 +297,8 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
     if (L.uniform > 0)
       g1 = std::min(L.groups, g0 + std::max<std::int64_t>(1, rank_block_rows / L.uniform));
     else
-      while (g1 < L.groups && L.begin(g1) + L.size(g1) - base <= rank_block_rows) ++g1;
+      while (g1 < L.groups && L.begin(g1) + L.size(g1) - base <= rank_block_rows)
+        ++g1;
 #if SHUFFLE_R1_X86_SIMD
     if (allow_simd && has_avx512_cd())
       rank_groups_avx512_cd(adv, L, o, g0, g1, rank);
@@ -317,7 +339,8 @@ inline void validate_finite(const char* fn, const char* what, host_span<const T>
   for (std::size_t b = 0; b < v.size() && all_finite; b += block) {
     const std::size_t e = std::min(v.size(), b + block);
     bool ok = true;
-    for (std::size_t i = b; i < e; ++i) ok &= is_finite(v[i]);
+    for (std::size_t i = b; i < e; ++i)
+      ok &= is_finite(v[i]);
     all_finite = ok;
   }
   if (all_finite) return;

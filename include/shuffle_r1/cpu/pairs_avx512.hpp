@@ -4,9 +4,9 @@
 /// Each group's advantages sit in one to four (float) or eight (double) registers, padded with
 /// -infinity by a masked load. The rank of row i, #{j : a_j > a_i} + #{j < i : a_j == a_i}, is
 /// accumulated with one broadcast and two compares per row j and vector, and stored with a
-/// masked store; pass 2 of the pair kernel inverts the permutation. The ranks are integers computed from the same
-/// comparisons as the portable kernel, and the pair weights use the same scalar function, so both
-/// kernels give bit-identical outputs.
+/// masked store; pass 2 of the pair kernel inverts the permutation. The ranks are integers computed
+/// from the same comparisons as the portable kernel, and the pair weights use the same scalar
+/// function, so both kernels give bit-identical outputs.
 #pragma once
 
 #ifndef SHUFFLE_R1_CONFIG_INCLUDED
@@ -106,7 +106,8 @@ SHUFFLE_R1_AVX512_INLINE void rank_sort_avx512(const T* a, int n, std::int32_t* 
   constexpr unsigned all = W == 16 ? 0xFFFFu : 0xFFu;
   // Two accumulators per vector (even and odd j) halve the dependency chain of the adds.
   typename R::ivec r2[V];
-  for (int q = 0; q < V; ++q) r2[q] = R::zero();
+  for (int q = 0; q < V; ++q)
+    r2[q] = R::zero();
   const auto count = [&](int j, typename R::ivec* acc) SHUFFLE_R1_AVX512_INLINE_LAMBDA {
     const typename R::vec b = R::broadcast(a[j]);
     for (int q = 0; q < V; ++q) {
@@ -124,8 +125,10 @@ SHUFFLE_R1_AVX512_INLINE void rank_sort_avx512(const T* a, int n, std::int32_t* 
     count(j + 1, r2);
   }
   if (j < n) count(j, r);
-  for (int q = 0; q < V; ++q) r[q] = R::add(r[q], r2[q]);
-  for (int q = 0; q < V; ++q) R::store(rank + q * W, r[q], n - q * W);
+  for (int q = 0; q < V; ++q)
+    r[q] = R::add(r[q], r2[q]);
+  for (int q = 0; q < V; ++q)
+    R::store(rank + q * W, r[q], n - q * W);
 }
 
 /// Ranks one group of 1 <= n <= 64 rows (values contiguous at a) with ceil(n / width)
@@ -135,14 +138,30 @@ SHUFFLE_R1_AVX512_INLINE void rank_group_avx512(const T* a, int n, std::int32_t*
   // s receives the ranks; the caller inverts them later, when the stores have retired (reading
   // lanes of a just-stored vector back one by one stalls store forwarding).
   switch ((n + rank_lanes<T>::width - 1) / rank_lanes<T>::width) {
-    case 1: rank_sort_avx512<T, 1>(a, n, s); break;
-    case 2: rank_sort_avx512<T, 2>(a, n, s); break;
-    case 3: rank_sort_avx512<T, 3>(a, n, s); break;
-    case 4: rank_sort_avx512<T, 4>(a, n, s); break;
-    case 5: rank_sort_avx512<T, 5>(a, n, s); break;
-    case 6: rank_sort_avx512<T, 6>(a, n, s); break;
-    case 7: rank_sort_avx512<T, 7>(a, n, s); break;
-    default: rank_sort_avx512<T, 8>(a, n, s); break;
+    case 1:
+      rank_sort_avx512<T, 1>(a, n, s);
+      break;
+    case 2:
+      rank_sort_avx512<T, 2>(a, n, s);
+      break;
+    case 3:
+      rank_sort_avx512<T, 3>(a, n, s);
+      break;
+    case 4:
+      rank_sort_avx512<T, 4>(a, n, s);
+      break;
+    case 5:
+      rank_sort_avx512<T, 5>(a, n, s);
+      break;
+    case 6:
+      rank_sort_avx512<T, 6>(a, n, s);
+      break;
+    case 7:
+      rank_sort_avx512<T, 7>(a, n, s);
+      break;
+    default:
+      rank_sort_avx512<T, 8>(a, n, s);
+      break;
   }
 }
 
@@ -154,23 +173,23 @@ SHUFFLE_R1_AVX512_CD inline void rank16_conflict(const float* a, int n, std::int
   const __mmask16 valid = rank_lanes<float>::lane_mask(n);
   // Padding lanes: distinct NaN-free patterns below every real value are not needed, because
   // their conflicts and ranks are masked off; load them as -infinity like the other kernels.
-  __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), valid,
-                                  a);
+  __m512 v =
+      _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), valid, a);
   v = _mm512_add_ps(v, _mm512_setzero_ps());  // -0.0 + 0.0 = +0.0; other values unchanged
-  const __m512i ties = _mm512_maskz_popcnt_epi32(
-      0xFFFF, _mm512_maskz_conflict_epi32(valid, _mm512_castps_si512(v)));
+  const __m512i ties =
+      _mm512_maskz_popcnt_epi32(0xFFFF, _mm512_maskz_conflict_epi32(valid, _mm512_castps_si512(v)));
   __m512i r0 = ties, r1 = _mm512_setzero_si512();
   const __m512i one = _mm512_set1_epi32(1);
   int j = 0;
   for (; j + 1 < n; j += 2) {
-    r0 = _mm512_mask_add_epi32(r0, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j]), v, _CMP_GT_OQ), r0,
+    r0 =
+        _mm512_mask_add_epi32(r0, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j]), v, _CMP_GT_OQ), r0, one);
+    r1 = _mm512_mask_add_epi32(r1, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j + 1]), v, _CMP_GT_OQ), r1,
                                one);
-    r1 = _mm512_mask_add_epi32(r1, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j + 1]), v, _CMP_GT_OQ),
-                               r1, one);
   }
   if (j < n)
-    r0 = _mm512_mask_add_epi32(r0, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j]), v, _CMP_GT_OQ), r0,
-                               one);
+    r0 =
+        _mm512_mask_add_epi32(r0, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j]), v, _CMP_GT_OQ), r0, one);
   _mm512_mask_storeu_epi32(rank, valid, _mm512_add_epi32(r0, r1));
 }
 

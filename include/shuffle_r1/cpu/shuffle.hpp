@@ -79,11 +79,10 @@ inline shuffle_shape validate_shuffle_options(const char* fn, std::int64_t K,
          ", expected a finite value >= 0");
   if (o.kind == transform::softmax || o.kind == transform::log_softmax) {
     if (!is_finite(o.t_min) || !is_finite(o.t_max) || !(o.t_min > 0.0) || o.t_max < o.t_min)
-      fail(errc::invalid_argument, fn, "options.t_min = ", o.t_min, " and options.t_max = ",
-           o.t_max, " must be finite with 0 < t_min <= t_max");
+      fail(errc::invalid_argument, fn, "options.t_min = ", o.t_min,
+           " and options.t_max = ", o.t_max, " must be finite with 0 < t_min <= t_max");
     if (o.total_steps < 1)
-      fail(errc::invalid_argument, fn, "options.total_steps is ", o.total_steps,
-           ", expected >= 1");
+      fail(errc::invalid_argument, fn, "options.total_steps is ", o.total_steps, ", expected >= 1");
     if (o.step > o.total_steps)
       fail(errc::invalid_argument, fn, "options.step is ", o.step,
            ", beyond options.total_steps = ", o.total_steps);
@@ -218,8 +217,8 @@ inline void prefetch(const void* p) noexcept {
 inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64_t j) noexcept {
   for (;;) {
     const std::uint64_t* c = t.cum + j;
-    const std::int64_t steps = static_cast<std::int64_t>(c[0] <= r) + (c[1] <= r) +
-                               (c[2] <= r) + (c[3] <= r);
+    const std::int64_t steps =
+        static_cast<std::int64_t>(c[0] <= r) + (c[1] <= r) + (c[2] <= r) + (c[3] <= r);
     j += steps;
     if (steps < cum_pad) return j;
   }
@@ -227,12 +226,12 @@ inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64
 
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
-inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
-                              const std::uint64_t* taken, std::vector<std::uint64_t>& cum,
-                              std::vector<std::uint32_t>& guide) {
+inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const std::uint64_t* taken,
+                              std::vector<std::uint64_t>& cum, std::vector<std::uint32_t>& guide) {
   // draw_pair_lookahead reads up to cum_pad entries past a guide entry: pad with the maximum.
   cum.resize(static_cast<std::size_t>(K + cum_pad));
-  for (std::int64_t j = K; j < K + cum_pad; ++j) cum[j] = ~std::uint64_t{0};
+  for (std::int64_t j = K; j < K + cum_pad; ++j)
+    cum[j] = ~std::uint64_t{0};
   std::uint64_t total = 0;
   for (std::int64_t j = 0; j < K; ++j) {
     const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
@@ -306,8 +305,10 @@ SHUFFLE_R1_AVX512 inline void draw_words_avx512(philox_key key, std::uint32_t c1
     for (int q = 0; q < vectors; ++q) {
       const __m512i p0 = _mm512_maskz_mul_epu32(all, m0, x0[q]);
       const __m512i p1 = _mm512_maskz_mul_epu32(all, m1, x2[q]);
-      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p1, 32), x1[q]), vk0);
-      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p0, 32), x3[q]), vk1);
+      const __m512i n0 =
+          _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p1, 32), x1[q]), vk0);
+      const __m512i n2 =
+          _mm512_xor_si512(_mm512_xor_si512(_mm512_maskz_srli_epi64(all, p0, 32), x3[q]), vk1);
       x0[q] = n0;
       x1[q] = p1;
       x2[q] = n2;
@@ -318,8 +319,10 @@ SHUFFLE_R1_AVX512 inline void draw_words_avx512(philox_key key, std::uint32_t c1
   }
   for (int q = 0; q < vectors; ++q) {
     const __m512i lo0 = _mm512_and_si512(x0[q], low), lo2 = _mm512_and_si512(x2[q], low);
-    _mm512_storeu_si512(w[0] + q * lanes, _mm512_or_si512(lo0, _mm512_maskz_slli_epi64(all, x1[q], 32)));
-    _mm512_storeu_si512(w[1] + q * lanes, _mm512_or_si512(lo2, _mm512_maskz_slli_epi64(all, x3[q], 32)));
+    _mm512_storeu_si512(w[0] + q * lanes,
+                        _mm512_or_si512(lo0, _mm512_maskz_slli_epi64(all, x1[q], 32)));
+    _mm512_storeu_si512(w[1] + q * lanes,
+                        _mm512_or_si512(lo2, _mm512_maskz_slli_epi64(all, x3[q], 32)));
   }
 }
 #endif
@@ -340,8 +343,8 @@ inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, st
 /// same as drawing one at a time.
 inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, mass_table base,
                                     std::int64_t needed, std::uint64_t seed, std::uint32_t step,
-                                    std::uint32_t round, rng_stream stream,
-                                    shuffle_scratch& s, std::int64_t* out) {
+                                    std::uint32_t round, rng_stream stream, shuffle_scratch& s,
+                                    std::int64_t* out) {
   std::uint64_t* taken = s.taken.data();
   std::int64_t got = 0;
   mass_table table = base;
@@ -390,8 +393,8 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
 
 /// The kernel: preconditions checked by the caller. `order` has room for S * T_eff entries.
 inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::int64_t S,
-                                   std::int64_t T_eff, const shuffle_options& o,
-                                   shuffle_scratch& s, std::int64_t* order) {
+                                   std::int64_t T_eff, const shuffle_options& o, shuffle_scratch& s,
+                                   std::int64_t* order) {
   std::int64_t extra = 0;
   if (T_eff == 0) return 0;
   const mass_table base = build_table(s.mass.data(), K, nullptr, s.cum, s.guide);
@@ -400,7 +403,8 @@ inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::in
   const std::int64_t weighted = std::min(T_eff, nonzero);
   if (T_eff > weighted) {
     s.fill_mass.resize(static_cast<std::size_t>(K));
-    for (std::int64_t j = 0; j < K; ++j) s.fill_mass[j] = s.mass[j] == 0 ? 1 : 0;
+    for (std::int64_t j = 0; j < K; ++j)
+      s.fill_mass[j] = s.mass[j] == 0 ? 1 : 0;
     fill_table = build_table(s.fill_mass.data(), K, nullptr, s.fill_cum, s.fill_guide);
   }
   s.taken.resize(static_cast<std::size_t>((K + 63) / 64));

@@ -39,7 +39,7 @@
 #define SHUFFLE_R1_AVX512_CD \
   __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx512vpopcntdq")))
 #else
-#define SHUFFLE_R1_AVX512_CD                                                                 \
+#define SHUFFLE_R1_AVX512_CD                                                            \
   __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx512vpopcntdq"), \
                  optimize("fp-contract=off")))
 #endif
@@ -52,8 +52,7 @@ namespace shuffle_r1::detail::cpu {
 /// True when the AVX-512 kernels may run: compiled in and supported by this CPU.
 inline bool has_avx512() noexcept {
 #if SHUFFLE_R1_X86_SIMD
-  static const bool yes = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512dq") &&
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
   return yes;
 #else
