@@ -11,10 +11,14 @@
 #include <shuffle_r1/execution.hpp>
 #include <shuffle_r1/groups.hpp>
 #include <shuffle_r1/pairs.hpp>
+#include <shuffle_r1/partition.hpp>
 #include <shuffle_r1/pipeline.hpp>
 #include <shuffle_r1/random.hpp>
+#include <shuffle_r1/research_types.hpp>
+#include <shuffle_r1/selectors.hpp>
 #include <shuffle_r1/shuffle.hpp>
 #include <shuffle_r1/span.hpp>
 #include <shuffle_r1/synthetic.hpp>
+#include <shuffle_r1/token.hpp>
 #include <shuffle_r1/types.hpp>
 #include <shuffle_r1/version.hpp>

@@ -1,9 +1,11 @@
 // sr1: CSV input. A header row names the columns; `group` (any string) and `reward` (a finite
-// number) are required, other columns are ignored. RFC 4180 quoting ("a, b", "say ""hi""") with
+// number) are required; with --lengths, the named column holds response lengths in tokens
+// (integers >= 0); other columns are ignored. RFC 4180 quoting ("a, b", "say ""hi""") with
 // fields spanning lines, CRLF or LF line ends, an optional UTF-8 byte-order mark, blank lines
 // skipped. Every error names the file line where the offending record starts.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -30,7 +32,8 @@ struct batch {
   std::vector<double> rewards;
   std::vector<std::int64_t> group_ids;  // 0..G-1 by first appearance
   std::vector<std::string> group_names;
-  std::vector<std::int64_t> lines;           // file line of each row
+  std::vector<std::int64_t> lengths;           // response lengths (only with a lengths column)
+  std::vector<std::int64_t> lines;             // file line of each row
   std::vector<std::int64_t> group_first_line;  // file line of each group's first row
 };
 
@@ -38,8 +41,10 @@ namespace detail {
 
 inline std::string_view trim(std::string_view s) {
   const auto ws = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  while (!s.empty() && ws(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && ws(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -142,8 +147,23 @@ inline double parse_reward(std::string_view text, const std::string& file, std::
   return v;
 }
 
-/// Reads and parses a CSV file. @throws input_error with a message naming file and line.
-inline batch read_csv(const std::string& file) {
+/// Parses a response length: a non-negative integer, surrounding blanks allowed.
+/// @throws input_error naming the file line and the column.
+inline std::int64_t parse_length(std::string_view text, const std::string& column,
+                                 const std::string& file, std::int64_t line) {
+  std::string_view s = detail::trim(text);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  std::int64_t v = -1;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < 0)
+    throw input_error(file + ":" + std::to_string(line) + ": length " + detail::shown(text) +
+                      " in column '" + column + "' is not an integer >= 0 (a token count)");
+  return v;
+}
+
+/// Reads and parses a CSV file; `lengths_column`, when not empty, names the column of response
+/// lengths. @throws input_error with a message naming file and line.
+inline batch read_csv(const std::string& file, const std::string& lengths_column = {}) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw input_error(file + ": cannot open the file for reading");
   std::ostringstream buffer;
@@ -151,7 +171,7 @@ inline batch read_csv(const std::string& file) {
   const std::string text = buffer.str();
 
   batch b;
-  std::size_t group_col = 0, reward_col = 0, width = 0;
+  std::size_t group_col = 0, reward_col = 0, length_col = 0, width = 0;
   bool have_header = false;
   std::unordered_map<std::string, std::int64_t> ids;
   detail::parse_records(text, file, [&](const std::vector<std::string>& f, std::int64_t line) {
@@ -171,6 +191,16 @@ inline batch read_csv(const std::string& file) {
         throw input_error(file + ":" + std::to_string(line) + ": the header has no '" +
                           std::string(!g ? "group" : "reward") +
                           "' column (it needs columns named group and reward)");
+      if (!lengths_column.empty()) {
+        const auto at = std::find(f.begin(), f.end(), lengths_column);
+        if (at == f.end())
+          throw input_error(file + ":" + std::to_string(line) + ": the header has no '" +
+                            lengths_column + "' column (named by --lengths)");
+        if (std::find(at + 1, f.end(), lengths_column) != f.end())
+          throw input_error(file + ":" + std::to_string(line) + ": column '" + lengths_column +
+                            "' appears twice in the header");
+        length_col = static_cast<std::size_t>(at - f.begin());
+      }
       width = f.size();
       have_header = true;
       return;
@@ -179,6 +209,8 @@ inline batch read_csv(const std::string& file) {
       throw input_error(file + ":" + std::to_string(line) + ": " + std::to_string(f.size()) +
                         " fields, expected " + std::to_string(width) + " as in the header");
     b.rewards.push_back(parse_reward(f[reward_col], file, line));
+    if (!lengths_column.empty())
+      b.lengths.push_back(parse_length(f[length_col], lengths_column, file, line));
     const auto [it, inserted] =
         ids.emplace(f[group_col], static_cast<std::int64_t>(b.group_names.size()));
     if (inserted) {
@@ -189,8 +221,9 @@ inline batch read_csv(const std::string& file) {
     b.lines.push_back(line);
   });
   if (!have_header)
-    throw input_error(file + ": the file is empty (expected a header with columns group and "
-                             "reward, then one row per response)");
+    throw input_error(file +
+                      ": the file is empty (expected a header with columns group and "
+                      "reward, then one row per response)");
   if (b.rewards.empty()) throw input_error(file + ": no data rows after the header");
   return b;
 }

@@ -1,14 +1,19 @@
 // sr1 demo: a realistic synthetic batch (shuffle_r1::synthetic_rewards: reward =
 // 0.9 * correct + 0.1 * well_formatted, per-prompt difficulty) through the pipeline with the
-// paper's defaults.
+// paper's defaults. `--write-csv FILE` also writes the batch (group, reward, length) for
+// `sr1 select` and `sr1 compare`.
 #pragma once
+
+#include "output.hpp"
 
 #include <shuffle_r1/shuffle_r1.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 namespace sr1 {
@@ -17,16 +22,56 @@ struct demo_args {
   std::int64_t prompts = 512;
   std::int64_t rollouts = 16;
   std::uint64_t seed = 0;
+  std::string write_csv;  // when set, the batch is also written there as CSV
 };
 
 /// The synthetic rewards, prompt-major (uniform layout).
 inline std::vector<float> demo_rewards(const demo_args& a) {
   std::vector<float> rewards(static_cast<std::size_t>(a.prompts * a.rollouts));
-  shuffle_r1::synthetic_rewards(a.prompts, a.rollouts, a.seed, shuffle_r1::host_span<float>(rewards));
+  shuffle_r1::synthetic_rewards(a.prompts, a.rollouts, a.seed,
+                                shuffle_r1::host_span<float>(rewards));
   return rewards;
 }
 
-inline double percent(double ratio) { return 100.0 * ratio; }
+/// Synthetic response lengths in tokens for the demo batch, so that token diagnostics have
+/// something to measure: 128 + floor(768 u) tokens, 256 more for an incorrect response (reward
+/// below 0.5; wrong answers tend to ramble), u uniform from Philox of (seed; row, 2, 0x1E46).
+inline std::vector<std::int64_t> demo_lengths(const demo_args& a,
+                                              const std::vector<float>& rewards) {
+  namespace sr = shuffle_r1;
+  std::vector<std::int64_t> len(rewards.size());
+  const sr::philox_key key = sr::philox_key_from_seed(a.seed);
+  for (std::size_t row = 0; row < rewards.size(); ++row) {
+    const auto r = static_cast<std::uint64_t>(row);
+    const sr::philox_block w = sr::philox4x32_10(
+        {{static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(r >> 32), 2u, 0x1E46u}}, key);
+    const double u = sr::uniform01(sr::join64(w.v[0], w.v[1]));
+    len[row] = 128 + static_cast<std::int64_t>(u * 768.0) + (rewards[row] < 0.5f ? 256 : 0);
+  }
+  return len;
+}
+
+/// The demo batch as CSV: group p<g>, reward (shortest text that reads back as the float),
+/// length.
+inline std::string demo_csv(const demo_args& a, const std::vector<float>& rewards) {
+  const std::vector<std::int64_t> len = demo_lengths(a, rewards);
+  std::string out = "group,reward,length\n";
+  char buf[64];
+  for (std::size_t row = 0; row < rewards.size(); ++row) {
+    out += 'p';
+    out += std::to_string(static_cast<std::int64_t>(row) / a.rollouts);
+    out += ',';
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, rewards[row]).ptr);
+    out += ',';
+    out += std::to_string(len[row]);
+    out += '\n';
+  }
+  return out;
+}
+
+inline double percent(double ratio) {
+  return 100.0 * ratio;
+}
 
 inline int run_demo(const demo_args& a) {
   namespace sr = shuffle_r1;
@@ -35,6 +80,7 @@ inline int run_demo(const demo_args& a) {
   const sr::uniform_groups groups{a.prompts, a.rollouts};
   const sr::pipeline_config config;  // the paper's defaults
   const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, a.prompts * a.rollouts, config);
+  if (!a.write_csv.empty()) write_atomically(a.write_csv, demo_csv(a, rewards));
 
   std::vector<float> advantages(static_cast<std::size_t>(sizes.rows));
   std::vector<float> weights(static_cast<std::size_t>(sizes.pairs));
@@ -58,7 +104,7 @@ inline int run_demo(const demo_args& a) {
 
   std::vector<std::int64_t> histogram(static_cast<std::size_t>(config.shuffle.rounds + 1));
   const sr::host_span<const std::int64_t> order_view(order.data(),
-                                                      static_cast<std::size_t>(s.shuffle.size));
+                                                     static_cast<std::size_t>(s.shuffle.size));
   (void)sr::pair_multiplicity(sr::cpu, order_view, s.pairs, histogram);
   const sr::host_span<const float> adv(advantages);
   const sr::host_span<const std::int64_t> pair_rows(pairs);
@@ -69,7 +115,8 @@ inline int run_demo(const demo_args& a) {
               SHUFFLE_R1_VERSION_STRING, static_cast<long long>(a.prompts),
               static_cast<long long>(a.rollouts), static_cast<long long>(sizes.rows),
               static_cast<unsigned long long>(a.seed));
-  std::printf("  reward = 0.9 * correct + 0.1 * well_formatted; GRPO advantages (ddof 1, eps 1e-6)\n\n");
+  std::printf(
+      "  reward = 0.9 * correct + 0.1 * well_formatted; GRPO advantages (ddof 1, eps 1e-6)\n\n");
   std::printf("  groups                        %lld\n", static_cast<long long>(s.advantage.groups));
   std::printf("  zero-variance groups          %lld (%.1f%%)\n",
               static_cast<long long>(s.advantage.zero_variance_groups),
@@ -89,16 +136,18 @@ inline int run_demo(const demo_args& a) {
   for (std::size_t m = 0; m < histogram.size(); ++m)
     std::printf(" %zux:%lld", m, static_cast<long long>(histogram[m]));
   std::printf("\n");
-  std::printf("  rows with |A| < 0.1           %.1f%% of all rows, %.1f%% after PTS, %.1f%% of the "
-              "training batch\n",
-              percent(sr::collapse_ratio(sr::cpu, adv, 0.1)),
-              percent(sr::collapse_ratio(sr::cpu, adv, pair_rows, 0.1)),
-              percent(sr::collapse_ratio(sr::cpu, adv, train_rows, 0.1)));
+  std::printf(
+      "  rows with |A| < 0.1           %.1f%% of all rows, %.1f%% after PTS, %.1f%% of the "
+      "training batch\n",
+      percent(sr::collapse_ratio(sr::cpu, adv, 0.1)),
+      percent(sr::collapse_ratio(sr::cpu, adv, pair_rows, 0.1)),
+      percent(sr::collapse_ratio(sr::cpu, adv, train_rows, 0.1)));
   std::printf("  non-zero-gradient rows        %.1f%% of the training batch\n",
               percent(sr::nonzero_gradient_ratio(sr::cpu, adv, train_rows)));
-  std::printf("  time (1 CPU thread)           %.1f us per step (median of 201 calls); first "
-              "call %.1f us, which sizes the workspace\n",
-              us[100], std::chrono::duration<double, std::micro>(t1 - t0).count());
+  std::printf(
+      "  time (1 CPU thread)           %.1f us per step (median of 201 calls); first "
+      "call %.1f us, which sizes the workspace\n",
+      us[100], std::chrono::duration<double, std::micro>(t1 - t0).count());
   return 0;
 }
 

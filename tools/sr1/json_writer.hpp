@@ -34,6 +34,10 @@ class json_writer {
     string_literal(s);
   }
   void value(const char* s) { value(std::string_view(s)); }
+  void null() {
+    separator();
+    out_ += "null";
+  }
   void value(bool b) {
     separator();
     out_ += b ? "true" : "false";
@@ -50,7 +54,8 @@ class json_writer {
   template <class Range>
   void array(const Range& values) {
     begin_array();
-    for (const auto& v : values) value(v);
+    for (const auto& v : values)
+      value(v);
     end_array();
   }
 
@@ -79,11 +84,21 @@ class json_writer {
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
       switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
         default:
           if (c < 0x20) {
             static const char hex[] = "0123456789abcdef";

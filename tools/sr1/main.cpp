@@ -1,7 +1,9 @@
 // sr1: the shuffle_r1 command-line tool.
 //
-//   sr1 demo   [--prompts 512] [--rollouts 16] [--seed 0]
-//   sr1 select --input FILE.csv [--output FILE.json] [options of the three stages]
+//   sr1 demo    [--prompts 512] [--rollouts 16] [--seed 0] [--write-csv FILE.csv]
+//   sr1 select  --input FILE.csv [--output FILE.json] [--selector pts|pods|dapo|...]
+//               [--lengths COLUMN] [options of the three stages and of the selector]
+//   sr1 compare --input FILE.csv [--lengths COLUMN] [--format markdown|json] [same options]
 //
 // Exit status: 0 success; 2 bad input or options (one line on stderr naming the file line or
 // the option; nothing written to --output); 1 any other failure.
@@ -9,6 +11,7 @@
 #include "demo.hpp"
 #include "json_writer.hpp"
 #include "output.hpp"
+#include "selection.hpp"
 
 #include <shuffle_r1/shuffle_r1.hpp>
 
@@ -18,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +39,11 @@ struct select_args {
   std::int64_t keep_pairs = -1, per_round = -1, step = 0, total_steps = 1, rounds = 8;
   std::uint64_t seed = 0;
   bool keep_pairs_given = false, per_round_given = false;
+  // Selection rules and diagnostics (docs/research.md).
+  std::string selector = "pts", lengths, std_mode = "top_k", zero_mass = "uniform";
+  std::string resample_on = "rewards", format = "markdown";
+  double tolerance = 0.0, group_ratio = 0.5, power = 1.0;
+  bool keep_all_rows = false;
 };
 
 template <class E>
@@ -48,12 +57,21 @@ E parse_choice(const std::string& text, const char* flag, const char* choices) {
 /// Library messages speak of options.<name>; the CLI user knows --<name>.
 std::string cli_message(const std::string& library_message) {
   static const std::pair<const char*, const char*> names[] = {
-      {"options.keep_ratio", "--keep-ratio"}, {"options.keep_pairs", "--keep-pairs"},
-      {"options.per_round", "--per-round"},   {"options.total_steps", "--total-steps"},
-      {"options.rounds", "--rounds"},         {"options.step", "--step"},
-      {"options.coeff", "--coeff"},           {"options.eps", "--eps"},
-      {"options.ddof", "--ddof"},             {"options.on_short", "--on-short"},
-      {"options.t_min", "t_min"},             {"options.t_max", "t_max"},
+      {"options.keep_ratio", "--keep-ratio"},
+      {"options.keep_pairs", "--keep-pairs"},
+      {"options.per_round", "--per-round"},
+      {"options.total_steps", "--total-steps"},
+      {"options.rounds", "--rounds"},
+      {"options.step", "--step"},
+      {"options.coeff", "--coeff"},
+      {"options.eps", "--eps"},
+      {"options.ddof", "--ddof"},
+      {"options.on_short", "--on-short"},
+      {"options.t_min", "t_min"},
+      {"options.t_max", "t_max"},
+      {"options.tolerance", "--tolerance"},
+      {"options.group_ratio", "--group-ratio"},
+      {"options.power", "--power"},
       {"set the odd policy to drop_median", "use --odd drop_median"},
       {"set on_short to fill or shrink", "use --on-short fill or shrink"},
       {"set the singleton policy to verl or zero", "use --singleton verl or zero"},
@@ -61,8 +79,7 @@ std::string cli_message(const std::string& library_message) {
   std::string m = library_message;
   // Drop the library function name ("plan_pipeline: ..."): the user ran sr1, not a function.
   const std::size_t colon = m.find(": ");
-  if (colon != std::string::npos &&
-      m.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == colon)
+  if (colon != std::string::npos && m.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == colon)
     m.erase(0, colon + 2);
   for (const auto& [from, to] : names)
     for (std::size_t at = m.find(from); at != std::string::npos; at = m.find(from, at))
@@ -72,8 +89,8 @@ std::string cli_message(const std::string& library_message) {
 
 sr::pipeline_config make_config(const select_args& a) {
   sr::pipeline_config c;
-  c.advantage.kind = parse_choice<sr::estimator>(a.estimator, "--estimator",
-                                                 "grpo, mean_only, rloo, batch_std");
+  c.advantage.kind =
+      parse_choice<sr::estimator>(a.estimator, "--estimator", "grpo, mean_only, rloo, batch_std");
   c.advantage.singleton =
       parse_choice<sr::singleton_policy>(a.singleton, "--singleton", "error, verl, zero");
   c.advantage.ddof = a.ddof;
@@ -111,13 +128,33 @@ sr::pipeline_config make_config(const select_args& a) {
   return c;
 }
 
+sr::selector_options make_selector(const select_args& a) {
+  sr::selector_options o;
+  o.kind = parse_choice<sr::selector>(a.selector, "--selector",
+                                      "pts, pods, dapo, std_topk, random, top, bottom, resample");
+  o.std_mode = parse_choice<sr::std_filter>(a.std_mode, "--std-mode", "top_k, top_p");
+  o.zero_mass = parse_choice<sr::zero_mass_policy>(a.zero_mass, "--zero-mass", "uniform, drop");
+  if (a.resample_on != "rewards" && a.resample_on != "advantages")
+    throw sr1::input_error("--resample-on '" + a.resample_on +
+                           "' is not one of rewards, advantages");
+  o.resample_advantages = a.resample_on == "advantages";
+  o.tolerance = a.tolerance;
+  o.group_ratio = a.group_ratio;
+  o.power = a.power;
+  o.keep_all_rows = a.keep_all_rows;
+  o.seed = a.seed;
+  o.step = a.step;
+  return o;
+}
+
 /// Data checks whose messages should name the CSV line and group (the library checks them too).
 void check_groups(const sr1::batch& b, const sr::pipeline_config& c, const std::string& file) {
   std::vector<std::int64_t> sizes(b.group_names.size(), 0);
-  for (const std::int64_t g : b.group_ids) ++sizes[static_cast<std::size_t>(g)];
+  for (const std::int64_t g : b.group_ids)
+    ++sizes[static_cast<std::size_t>(g)];
   for (std::size_t g = 0; g < sizes.size(); ++g) {
-    const std::string where = file + ":" + std::to_string(b.group_first_line[g]) + ": group '" +
-                              b.group_names[g] + "'";
+    const std::string where =
+        file + ":" + std::to_string(b.group_first_line[g]) + ": group '" + b.group_names[g] + "'";
     if (sizes[g] == 1 && c.advantage.singleton == sr::singleton_policy::error)
       throw sr1::input_error(where +
                              " has a single row; its std is undefined (use --singleton verl or "
@@ -133,8 +170,9 @@ void check_groups(const sr1::batch& b, const sr::pipeline_config& c, const std::
   }
 }
 
+/// The batch's rewards in T; a reward that overflows float32 is an input error.
 template <class T>
-std::string run_select(const sr1::batch& b, const sr::pipeline_config& c, const std::string& file) {
+std::vector<T> rewards_as(const sr1::batch& b, const std::string& file) {
   std::vector<T> rewards(b.rewards.size());
   for (std::size_t i = 0; i < rewards.size(); ++i) {
     rewards[i] = static_cast<T>(b.rewards[i]);
@@ -143,53 +181,58 @@ std::string run_select(const sr1::batch& b, const sr::pipeline_config& c, const 
                              std::to_string(b.rewards[i]) +
                              " overflows float32 (use --dtype float64)");
   }
+  return rewards;
+}
+
+/// Writes a ratio, or null when it was not measured.
+void ratio_or_null(sr1::json_writer& j, bool have, double value) {
+  if (have)
+    j.value(value);
+  else
+    j.null();
+}
+
+template <class T>
+std::string run_select(const sr1::batch& b, const sr::pipeline_config& c,
+                       const sr::selector_options& so, const std::string& file) {
+  const std::vector<T> rewards = rewards_as<T>(b, file);
   const sr::id_groups<std::int64_t> groups{b.group_ids};
   const auto B = static_cast<std::int64_t>(rewards.size());
-  const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, B, c);
-  std::vector<T> advantages(static_cast<std::size_t>(B)), weights(static_cast<std::size_t>(sizes.pairs));
-  std::vector<std::int64_t> pairs(static_cast<std::size_t>(2 * sizes.pairs));
-  std::vector<std::int64_t> order(static_cast<std::size_t>(sizes.order));
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(sizes.training_rows));
-  std::vector<double> mean(static_cast<std::size_t>(sizes.groups)), stdev(mean.size());
-  sr::pipeline_workspace<T> ws;
-  const sr::pipeline_summary s = sr::run_pipeline(
-      sr::cpu, rewards, groups, c, ws,
-      sr::pipeline_outputs<T>{advantages, pairs, weights, order, rows, mean, stdev});
-  order.resize(static_cast<std::size_t>(s.shuffle.size));
-  rows.resize(static_cast<std::size_t>(2 * s.shuffle.size));
-
-  std::vector<std::int64_t> histogram(static_cast<std::size_t>(c.shuffle.rounds + 1));
-  (void)sr::pair_multiplicity(sr::cpu, sr::host_span<const std::int64_t>(order), s.pairs,
-                              histogram);
-  const sr::host_span<const T> adv(advantages);
+  const auto G = static_cast<std::int64_t>(b.group_names.size());
+  const bool paired = sr1::is_pair_rule(so.kind);
+  const sr1::selection<T> s = sr1::run_selection(
+      rewards, groups, G, c, so, paired ? sr1::training_mode::abs : sr1::training_mode::once);
+  const sr1::diagnostics d = sr1::diagnose(s, b.lengths.empty() ? nullptr : &b.lengths, c);
+  const std::int64_t K = static_cast<std::int64_t>(s.pairs.size() / 2);
 
   sr1::json_writer j;
   j.begin_object();
   j.key("advantages");
-  j.array(advantages);
+  j.array(s.advantages);
   j.key("pairs");
   j.begin_array();
-  for (std::int64_t k = 0; k < s.pairs; ++k) {
+  for (std::int64_t k = 0; k < K; ++k) {
     j.begin_array();
-    j.value(pairs[static_cast<std::size_t>(2 * k)]);
-    j.value(pairs[static_cast<std::size_t>(2 * k + 1)]);
+    j.value(s.pairs[static_cast<std::size_t>(2 * k)]);
+    j.value(s.pairs[static_cast<std::size_t>(2 * k + 1)]);
     j.end_array();
   }
   j.end_array();
   j.key("pair_weights");
-  j.array(weights);
+  j.array(s.weights);
   j.key("order");
-  j.array(order);
+  j.array(s.order);
   j.key("rows");
-  j.array(rows);
+  j.array(s.rows);
   j.key("groups");
   j.begin_array();
-  for (const std::string& name : b.group_names) j.value(name);
+  for (const std::string& name : b.group_names)
+    j.value(name);
   j.end_array();
   j.key("group_mean");
-  j.array(mean);
+  j.array(s.group_mean);
   j.key("group_std");
-  j.array(stdev);
+  j.array(s.group_std);
   j.key("stats");
   j.begin_object();
   j.key("rows");
@@ -201,7 +244,7 @@ std::string run_select(const sr1::batch& b, const sr::pipeline_config& c, const 
   j.key("singleton_groups");
   j.value(s.advantage.singleton_groups);
   j.key("pairs");
-  j.value(s.pairs);
+  j.value(K);
   j.key("nonzero_pairs");
   j.value(s.shuffle.nonzero_pairs);
   j.key("rounds");
@@ -213,19 +256,39 @@ std::string run_select(const sr1::batch& b, const sr::pipeline_config& c, const 
   j.key("distinct_pairs_used");
   j.value(s.distinct_pairs_used);
   j.key("multiplicity_histogram");
-  j.array(histogram);
+  j.array(d.histogram);
   j.key("collapse_ratio_all");
-  j.value(sr::collapse_ratio(sr::cpu, adv, 0.1));
-  j.key("collapse_ratio_after_pts");
-  j.value(sr::collapse_ratio(sr::cpu, adv, sr::host_span<const std::int64_t>(pairs), 0.1));
+  j.value(d.collapse_all);
+  j.key("collapse_ratio_after_pts");  // over the rows the selector kept (PTS's pairs by default)
+  j.value(d.collapse_selected);
   j.key("nonzero_gradient_ratio");
-  j.value(sr::nonzero_gradient_ratio(sr::cpu, adv, sr::host_span<const std::int64_t>(rows)));
+  j.value(d.nonzero_gradient);
   j.key("seed");
   j.value(c.shuffle.seed);
   j.key("step");
   j.value(c.shuffle.step);
   j.key("dtype");
   j.value(std::is_same_v<T, float> ? "float32" : "float64");
+  j.key("selector");
+  j.value(sr::to_string(so.kind));
+  j.key("selected_rows");
+  j.value(s.summary.rows);
+  j.key("groups_kept");
+  j.value(s.summary.groups_kept);
+  j.key("groups_dropped");
+  j.value(s.summary.groups_dropped);
+  j.key("collapse_ratio_after_selection");
+  j.value(d.collapse_selected);
+  j.key("collapse_ratio_training");
+  j.value(d.collapse_training);
+  j.key("distinct_rows_used");
+  j.value(d.distinct_rows);
+  j.key("effective_sample_size");
+  ratio_or_null(j, d.have_ess, d.ess);
+  j.key("token_utilization");
+  ratio_or_null(j, d.have_tokens, d.token_training);
+  j.key("token_utilization_all");
+  ratio_or_null(j, d.have_tokens, d.token_all);
   j.end_object();
   j.end_object();
   j.str() += '\n';
@@ -234,16 +297,264 @@ std::string run_select(const sr1::batch& b, const sr::pipeline_config& c, const 
 
 int run_select_command(const select_args& a) {
   const sr::pipeline_config c = make_config(a);
-  const sr1::batch b = sr1::read_csv(a.input);
+  const sr::selector_options so = make_selector(a);
+  const sr1::batch b = sr1::read_csv(a.input, a.lengths);
   check_groups(b, c, a.input);
-  const std::string json =
-      a.dtype == "float64" ? run_select<double>(b, c, a.input) : run_select<float>(b, c, a.input);
+  const std::string json = a.dtype == "float64" ? run_select<double>(b, c, so, a.input)
+                                                : run_select<float>(b, c, so, a.input);
   if (a.output.empty()) {
     sr1::write_stdout(json);
   } else {
     sr1::write_atomically(a.output, json);
   }
   return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sr1 compare: every rule on the same batch, one row of diagnostics each.
+// ---------------------------------------------------------------------------------------------
+
+struct compare_rule {
+  const char* name;
+  sr::selector kind;
+  sr1::training_mode mode;
+  bool all_rows;
+};
+
+/// The rules of the comparison table, in the order of docs/research.md.
+constexpr compare_rule compare_rules[] = {
+    {"grpo", sr::selector::pts, sr1::training_mode::once, true},
+    {"pts", sr::selector::pts, sr1::training_mode::abs, false},
+    {"pts", sr::selector::pts, sr1::training_mode::permute, false},
+    {"top", sr::selector::top, sr1::training_mode::abs, false},
+    {"bottom", sr::selector::bottom, sr1::training_mode::abs, false},
+    {"random", sr::selector::random, sr1::training_mode::abs, false},
+    {"pods", sr::selector::pods, sr1::training_mode::once, false},
+    {"dapo", sr::selector::dapo, sr1::training_mode::once, false},
+    {"std_topk", sr::selector::std_topk, sr1::training_mode::once, false},
+    {"resample", sr::selector::resample, sr1::training_mode::once, false},
+};
+
+std::string training_text(const compare_rule& r, const sr::shuffle_summary& sh) {
+  if (r.all_rows) return "all rows once";
+  switch (r.mode) {
+    case sr1::training_mode::abs:
+      return "ABS " + std::to_string(sh.rounds) + "x" + std::to_string(sh.per_round);
+    case sr1::training_mode::permute:
+      return "random shuffle";
+    case sr1::training_mode::once:
+      break;
+  }
+  return "selected rows once";
+}
+
+std::string pct(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * ratio);
+  return buf;
+}
+
+template <class T>
+std::string run_compare(const sr1::batch& b, const sr::pipeline_config& c,
+                        const sr::selector_options& base, const select_args& a) {
+  const std::vector<T> rewards = rewards_as<T>(b, a.input);
+  const sr::id_groups<std::int64_t> groups{b.group_ids};
+  const auto G = static_cast<std::int64_t>(b.group_names.size());
+  const std::vector<std::int64_t>* lengths = b.lengths.empty() ? nullptr : &b.lengths;
+  struct row {
+    const compare_rule* rule;
+    sr1::selection<T> sel;
+    sr1::diagnostics diag;
+  };
+  std::vector<row> rows;
+  for (const compare_rule& r : compare_rules) {
+    sr::selector_options so = base;
+    so.kind = r.kind;
+    row out{&r, sr1::run_selection(rewards, groups, G, c, so, r.mode, r.all_rows), {}};
+    out.diag = sr1::diagnose(out.sel, lengths, c);
+    rows.push_back(std::move(out));
+  }
+  const sr1::selection<T>& ref = rows.front().sel;
+  const sr1::diagnostics& ref_d = rows.front().diag;
+  if (a.format == "json") {
+    sr1::json_writer j;
+    j.begin_object();
+    j.key("input");
+    j.value(a.input);
+    j.key("rows");
+    j.value(static_cast<std::int64_t>(rewards.size()));
+    j.key("groups");
+    j.value(G);
+    j.key("zero_variance_groups");
+    j.value(ref.advantage.zero_variance_groups);
+    j.key("collapse_ratio_all");
+    j.value(ref_d.collapse_all);
+    j.key("token_utilization_all");
+    ratio_or_null(j, ref_d.have_tokens, ref_d.token_all);
+    j.key("rules");
+    j.begin_array();
+    for (const row& r : rows) {
+      j.begin_object();
+      j.key("rule");
+      j.value(r.rule->name);
+      j.key("training");
+      j.value(r.rule->all_rows ? "all" : sr1::to_string(r.rule->mode));
+      j.key("selected_rows");
+      j.value(r.sel.summary.rows);
+      j.key("training_rows");
+      j.value(static_cast<std::int64_t>(r.sel.rows.size()));
+      j.key("groups_kept");
+      j.value(r.rule->all_rows ? G : r.sel.summary.groups_kept);
+      j.key("groups_dropped");
+      j.value(r.sel.summary.groups_dropped);
+      j.key("collapse_ratio_selected");
+      j.value(r.diag.collapse_selected);
+      j.key("collapse_ratio_training");
+      j.value(r.diag.collapse_training);
+      j.key("nonzero_gradient_ratio");
+      j.value(r.diag.nonzero_gradient);
+      j.key("token_utilization");
+      ratio_or_null(j, r.diag.have_tokens, r.diag.token_training);
+      j.key("distinct_rows_used");
+      j.value(r.diag.distinct_rows);
+      j.key("pairs");
+      j.value(static_cast<std::int64_t>(r.sel.pairs.size() / 2));
+      j.key("distinct_pairs_used");
+      j.value(r.sel.distinct_pairs_used);
+      j.key("effective_sample_size");
+      ratio_or_null(j, r.diag.have_ess && r.rule->mode == sr1::training_mode::abs, r.diag.ess);
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+    j.str() += '\n';
+    return std::move(j.str());
+  }
+  std::string t;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "Batch %s: %lld rows in %lld groups (%lld zero-variance); keep ratio %g; seed "
+                "%llu, step %lld.\n",
+                a.input.c_str(), static_cast<long long>(rewards.size()), static_cast<long long>(G),
+                static_cast<long long>(ref.advantage.zero_variance_groups), c.pairs.keep_ratio,
+                static_cast<unsigned long long>(c.shuffle.seed),
+                static_cast<long long>(c.shuffle.step));
+  t += buf;
+  t += "|A| < 0.1 on all rows: " + pct(ref_d.collapse_all);
+  if (ref_d.have_tokens)
+    t += "; token utilization of all rows: " + pct(ref_d.token_all) + " (column '" + a.lengths +
+         "')";
+  t += ".\n\n";
+  // Pipes inside cells are escaped so that the table renders as Markdown.
+  t += "| rule | training batch | rows | groups kept | dropped | \\|A\\|<0.1 selected | "
+       "\\|A\\|<0.1 training | non-zero grad | token util | distinct rows | distinct pairs | "
+       "ESS |\n";
+  t += "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+  for (const row& r : rows) {
+    const bool shuffled = r.rule->mode != sr1::training_mode::once && !r.rule->all_rows;
+    const auto K = static_cast<long long>(r.sel.pairs.size() / 2);
+    std::string ess = "-", pairs_used = "-";
+    if (shuffled) pairs_used = std::to_string(r.sel.distinct_pairs_used) + "/" + std::to_string(K);
+    if (shuffled && r.rule->mode == sr1::training_mode::abs) {
+      std::snprintf(buf, sizeof buf, "%.1f/%lld", r.diag.ess, K);
+      ess = buf;
+    }
+    t += "| " + std::string(r.rule->name) + " | " + training_text(*r.rule, r.sel.shuffle) + " | " +
+         std::to_string(r.sel.rows.size()) + " | " +
+         std::to_string(r.rule->all_rows ? G : r.sel.summary.groups_kept) + " | " +
+         std::to_string(r.sel.summary.groups_dropped) + " | " + pct(r.diag.collapse_selected) +
+         " | " + pct(r.diag.collapse_training) + " | " + pct(r.diag.nonzero_gradient) + " | " +
+         (r.diag.have_tokens ? pct(r.diag.token_training) : std::string("-")) + " | " +
+         std::to_string(r.diag.distinct_rows) + " | " + pairs_used + " | " + ess + " |\n";
+  }
+  return t;
+}
+
+int run_compare_command(const select_args& a) {
+  const sr::pipeline_config c = make_config(a);
+  const sr::selector_options so = make_selector(a);
+  if (a.format != "markdown" && a.format != "json")
+    throw sr1::input_error("--format '" + a.format + "' is not one of markdown, json");
+  const sr1::batch b = sr1::read_csv(a.input, a.lengths);
+  check_groups(b, c, a.input);
+  const std::string text =
+      a.dtype == "float64" ? run_compare<double>(b, c, so, a) : run_compare<float>(b, c, so, a);
+  if (a.output.empty()) {
+    sr1::write_stdout(text);
+  } else {
+    sr1::write_atomically(a.output, text);
+  }
+  return 0;
+}
+
+/// Options shared by select and compare: the three stages, the selector, the lengths column.
+struct shared_flags {
+  CLI::Option* keep = nullptr;
+  CLI::Option* per_round = nullptr;
+};
+
+shared_flags add_selection_options(CLI::App* cmd, select_args& sel) {
+  shared_flags f;
+  cmd->add_option("--input", sel.input, "CSV file with a header")->required();
+  cmd->add_option("--output", sel.output,
+                  "Output file, replaced atomically (default: standard output)");
+  cmd->add_option("--dtype", sel.dtype,
+                  "Precision of rewards and advantages: float32 (as trainers) or float64")
+      ->capture_default_str();
+  cmd->add_option("--lengths", sel.lengths,
+                  "CSV column of response lengths in tokens, for token utilization");
+  cmd->add_option("--estimator", sel.estimator, "grpo, mean_only, rloo, batch_std")
+      ->capture_default_str();
+  cmd->add_option("--ddof", sel.ddof, "Delta degrees of freedom of the std: 0 or 1")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0, 1}));
+  cmd->add_option("--eps", sel.eps, "Added to the std (grpo, batch_std)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--singleton", sel.singleton, "Groups of one row: error, verl, zero")
+      ->capture_default_str();
+  auto* ratio = cmd->add_option("--keep-ratio", sel.keep_ratio,
+                                "PTS keep ratio alpha in (0, 1]: M = floor(alpha * n/2)")
+                    ->capture_default_str();
+  f.keep = cmd->add_option("--keep-pairs", sel.keep_pairs,
+                           "PTS pairs kept per group (instead of --keep-ratio)");
+  ratio->excludes(f.keep);
+  cmd->add_option("--odd", sel.odd, "Groups of odd size: error, drop_median")
+      ->capture_default_str();
+  cmd->add_option("--weight", sel.weight, "Pair weight: sum, max, mean, pos")
+      ->capture_default_str();
+  cmd->add_option("--transform", sel.transform,
+                  "ABS weight transform: power, softmax, log_softmax, inverse")
+      ->capture_default_str();
+  cmd->add_option("--coeff", sel.coeff, "Exponent kappa of the power transform (>= 0)")
+      ->capture_default_str();
+  cmd->add_option("--step", sel.step, "Training step (schedule position, RNG coordinate)")
+      ->capture_default_str();
+  cmd->add_option("--total-steps", sel.total_steps,
+                  "Length of the softmax/log_softmax temperature schedule")
+      ->capture_default_str();
+  cmd->add_option("--rounds", sel.rounds, "ABS rounds S")->capture_default_str();
+  f.per_round =
+      cmd->add_option("--per-round", sel.per_round, "ABS pairs per round T (default K/S)");
+  cmd->add_option("--on-short", sel.on_short, "Fewer than T non-zero pairs: error, fill, shrink")
+      ->capture_default_str();
+  cmd->add_option("--seed", sel.seed, "Seed of ABS and of the random rules")->capture_default_str();
+  cmd->add_option("--tolerance", sel.tolerance,
+                  "dapo: a group is zero-variance when max - min <= tolerance")
+      ->capture_default_str();
+  cmd->add_option("--group-ratio", sel.group_ratio,
+                  "std_topk: share of groups (top_k) or of the std sum (top_p), in (0, 1]")
+      ->capture_default_str();
+  cmd->add_option("--std-mode", sel.std_mode, "std_topk: top_k or top_p")->capture_default_str();
+  cmd->add_flag("--keep-all-rows", sel.keep_all_rows,
+                "dapo, std_topk: keep every row of a kept group instead of 2M");
+  cmd->add_option("--power", sel.power, "resample: sampling mass |value|^power (>= 0)")
+      ->capture_default_str();
+  cmd->add_option("--resample-on", sel.resample_on, "resample: rewards or advantages")
+      ->capture_default_str();
+  cmd->add_option("--zero-mass", sel.zero_mass, "resample: groups without mass: uniform or drop")
+      ->capture_default_str();
+  return f;
 }
 
 std::string one_line(std::string s) {
@@ -255,8 +566,9 @@ std::string one_line(std::string s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sr1: Shuffle-R1 data selection for RL post-training (GRPO advantages, PTS "
-               "pairs, ABS shuffle), on the shuffle_r1 library " SHUFFLE_R1_VERSION_STRING};
+  CLI::App app{
+      "sr1: Shuffle-R1 data selection for RL post-training (GRPO advantages, PTS "
+      "pairs, ABS shuffle), on the shuffle_r1 library " SHUFFLE_R1_VERSION_STRING};
   app.require_subcommand(1, 1);
   app.set_version_flag("--version", SHUFFLE_R1_VERSION_STRING);
 
@@ -269,55 +581,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));
   demo_cmd->add_option("--seed", demo.seed, "Seed of the synthetic rewards");
 
+  demo_cmd->add_option("--write-csv", demo.write_csv,
+                       "Also write the batch to this CSV file (group, reward, length)");
+
   select_args sel;
   CLI::App* select_cmd = app.add_subcommand(
       "select",
-      "Read a CSV batch (columns group, reward; others ignored), run the pipeline, write JSON: "
-      "advantages, pairs, pair_weights, order, rows, stats");
-  select_cmd->add_option("--input", sel.input, "CSV file with a header")->required();
-  select_cmd->add_option("--output", sel.output,
-                         "JSON file, replaced atomically (default: standard output)");
-  select_cmd->add_option("--dtype", sel.dtype,
-                         "Precision of rewards and advantages: float32 (as trainers) or float64")
+      "Read a CSV batch (columns group, reward; others ignored), run the selection (PTS and ABS "
+      "by default), write JSON: advantages, pairs, pair_weights, order, rows, stats");
+  const shared_flags select_flags = add_selection_options(select_cmd, sel);
+  select_cmd
+      ->add_option("--selector", sel.selector,
+                   "Selection rule: pts, pods, dapo, std_topk, random, top, bottom, "
+                   "resample (pair rules are followed by ABS)")
       ->capture_default_str();
-  select_cmd->add_option("--estimator", sel.estimator, "grpo, mean_only, rloo, batch_std")
+
+  select_args cmp;
+  cmp.on_short = "shrink";  // a rule may leave fewer than T non-zero pairs: shorter rounds
+  CLI::App* compare_cmd = app.add_subcommand(
+      "compare",
+      "Run every selection rule on the same CSV batch and print a table of diagnostics "
+      "(docs/research.md)");
+  const shared_flags compare_flags = add_selection_options(compare_cmd, cmp);
+  compare_cmd->add_option("--format", cmp.format, "markdown (a table) or json")
       ->capture_default_str();
-  select_cmd->add_option("--ddof", sel.ddof, "Delta degrees of freedom of the std: 0 or 1")
-      ->capture_default_str()
-      ->check(CLI::IsMember({0, 1}));
-  select_cmd->add_option("--eps", sel.eps, "Added to the std (grpo, batch_std)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  select_cmd->add_option("--singleton", sel.singleton, "Groups of one row: error, verl, zero")
-      ->capture_default_str();
-  auto* ratio = select_cmd
-                    ->add_option("--keep-ratio", sel.keep_ratio,
-                                 "PTS keep ratio alpha in (0, 1]: M = floor(alpha * n/2)")
-                    ->capture_default_str();
-  auto* keep = select_cmd->add_option("--keep-pairs", sel.keep_pairs,
-                                      "PTS pairs kept per group (instead of --keep-ratio)");
-  ratio->excludes(keep);
-  select_cmd->add_option("--odd", sel.odd, "Groups of odd size: error, drop_median")
-      ->capture_default_str();
-  select_cmd->add_option("--weight", sel.weight, "Pair weight: sum, max, mean, pos")
-      ->capture_default_str();
-  select_cmd->add_option("--transform", sel.transform,
-                         "ABS weight transform: power, softmax, log_softmax, inverse")
-      ->capture_default_str();
-  select_cmd->add_option("--coeff", sel.coeff, "Exponent kappa of the power transform (>= 0)")
-      ->capture_default_str();
-  select_cmd->add_option("--step", sel.step, "Training step (schedule position, RNG coordinate)")
-      ->capture_default_str();
-  select_cmd->add_option("--total-steps", sel.total_steps,
-                         "Length of the softmax/log_softmax temperature schedule")
-      ->capture_default_str();
-  select_cmd->add_option("--rounds", sel.rounds, "ABS rounds S")->capture_default_str();
-  auto* per_round =
-      select_cmd->add_option("--per-round", sel.per_round, "ABS pairs per round T (default K/S)");
-  select_cmd->add_option("--on-short", sel.on_short,
-                         "Fewer than T non-zero pairs: error, fill, shrink")
-      ->capture_default_str();
-  select_cmd->add_option("--seed", sel.seed, "ABS seed")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -331,11 +618,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sr1: %s (see sr1 --help)\n", one_line(e.what()).c_str());
     return 2;
   }
-  sel.keep_pairs_given = keep->count() > 0;
-  sel.per_round_given = per_round->count() > 0;
+  sel.keep_pairs_given = select_flags.keep->count() > 0;
+  sel.per_round_given = select_flags.per_round->count() > 0;
+  cmp.keep_pairs_given = compare_flags.keep->count() > 0;
+  cmp.per_round_given = compare_flags.per_round->count() > 0;
 
   try {
     if (*demo_cmd) return sr1::run_demo(demo);
+    if (*compare_cmd) return run_compare_command(cmp);
     return run_select_command(sel);
   } catch (const sr1::input_error& e) {
     std::fprintf(stderr, "sr1: %s\n", one_line(e.what()).c_str());
