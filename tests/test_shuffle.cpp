@@ -207,7 +207,8 @@ TEST_CASE("shuffle: zero-weight pairs and the short-round policies") {
   } catch (const sr::error& e) {
     CHECK(e.code() == sr::errc::too_few_pairs);
     CHECK(std::string(e.what()).find("only 2 of 6 pairs have non-zero sampling mass, fewer than "
-                                     "per_round = 3") != std::string::npos);
+                                     "the pairs per round (options.per_round = 3;") !=
+          std::string::npos);
   }
   for (auto x : order)
     CHECK(x == -1);

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -30,7 +31,8 @@ struct input_error : std::runtime_error {
 /// appearance.
 struct batch {
   std::vector<double> rewards;
-  std::vector<std::int64_t> group_ids;  // 0..G-1 by first appearance
+  std::vector<std::string> reward_texts;  // the reward as written in the file (for messages)
+  std::vector<std::int64_t> group_ids;    // 0..G-1 by first appearance
   std::vector<std::string> group_names;
   std::vector<std::int64_t> lengths;           // response lengths (only with a lengths column)
   std::vector<std::int64_t> lines;             // file line of each row
@@ -38,6 +40,38 @@ struct batch {
 };
 
 namespace detail {
+
+/// Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+/// group ids are copied into the JSON output, whose text must be UTF-8.
+inline bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int extra = 0;
+    std::uint32_t cp = 0, min = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1Fu, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0Fu, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07u, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + static_cast<std::size_t>(extra) >= s.size()) return false;  // truncated sequence
+    for (int k = 1; k <= extra; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
 
 inline std::string_view trim(std::string_view s) {
   const auto ws = [](char c) { return c == ' ' || c == '\t'; };
@@ -164,6 +198,9 @@ inline std::int64_t parse_length(std::string_view text, const std::string& colum
 /// Reads and parses a CSV file; `lengths_column`, when not empty, names the column of response
 /// lengths. @throws input_error with a message naming file and line.
 inline batch read_csv(const std::string& file, const std::string& lengths_column = {}) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw input_error(file + ": is a directory, expected a CSV file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw input_error(file + ": cannot open the file for reading");
   std::ostringstream buffer;
@@ -209,6 +246,10 @@ inline batch read_csv(const std::string& file, const std::string& lengths_column
       throw input_error(file + ":" + std::to_string(line) + ": " + std::to_string(f.size()) +
                         " fields, expected " + std::to_string(width) + " as in the header");
     b.rewards.push_back(parse_reward(f[reward_col], file, line));
+    b.reward_texts.emplace_back(detail::trim(f[reward_col]));
+    if (!detail::valid_utf8(f[group_col]))
+      throw input_error(file + ":" + std::to_string(line) +
+                        ": the group id is not valid UTF-8 (save the file as UTF-8)");
     if (!lengths_column.empty())
       b.lengths.push_back(parse_length(f[length_col], lengths_column, file, line));
     const auto [it, inserted] =

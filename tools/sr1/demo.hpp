@@ -102,7 +102,9 @@ inline int run_demo(const demo_args& a) {
   }
   std::nth_element(us.begin(), us.begin() + 100, us.end());
 
-  std::vector<std::int64_t> histogram(static_cast<std::size_t>(config.shuffle.rounds + 1));
+  // A pair appears at most once per round and at most order.size() times (as sr1 select).
+  std::vector<std::int64_t> histogram(
+      static_cast<std::size_t>(std::min(config.shuffle.rounds, s.shuffle.size) + 1));
   const sr::host_span<const std::int64_t> order_view(order.data(),
                                                      static_cast<std::size_t>(s.shuffle.size));
   (void)sr::pair_multiplicity(sr::cpu, order_view, s.pairs, histogram);

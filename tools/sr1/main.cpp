@@ -38,6 +38,7 @@ struct select_args {
   double eps = 1e-6, keep_ratio = 0.5, coeff = 1.0;
   std::int64_t keep_pairs = -1, per_round = -1, step = 0, total_steps = 1, rounds = 8;
   std::uint64_t seed = 0;
+  std::string seed_text = "0";
   bool keep_pairs_given = false, per_round_given = false;
   // Selection rules and diagnostics (docs/research.md).
   std::string selector = "pts", lengths, std_mode = "top_k", zero_mass = "uniform";
@@ -178,8 +179,7 @@ std::vector<T> rewards_as(const sr1::batch& b, const std::string& file) {
     rewards[i] = static_cast<T>(b.rewards[i]);
     if (!std::isfinite(rewards[i]))
       throw sr1::input_error(file + ":" + std::to_string(b.lines[i]) + ": reward " +
-                             std::to_string(b.rewards[i]) +
-                             " overflows float32 (use --dtype float64)");
+                             b.reward_texts[i] + " overflows float32 (use --dtype float64)");
   }
   return rewards;
 }
@@ -508,9 +508,16 @@ shared_flags add_selection_options(CLI::App* cmd, select_args& sel) {
   cmd->add_option("--ddof", sel.ddof, "Delta degrees of freedom of the std: 0 or 1")
       ->capture_default_str()
       ->check(CLI::IsMember({0, 1}));
-  cmd->add_option("--eps", sel.eps, "Added to the std (grpo, batch_std)")
+  cmd->add_option("--eps", sel.eps, "Added to the std (grpo, batch_std), >= 0")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            double v = 0;
+            return CLI::detail::lexical_cast(text, v) && v >= 0 && std::isfinite(v)
+                       ? std::string()
+                       : "--eps " + text + " is not a finite number >= 0";
+          },
+          "EPS >= 0"));
   cmd->add_option("--singleton", sel.singleton, "Groups of one row: error, verl, zero")
       ->capture_default_str();
   auto* ratio = cmd->add_option("--keep-ratio", sel.keep_ratio,
@@ -538,7 +545,8 @@ shared_flags add_selection_options(CLI::App* cmd, select_args& sel) {
       cmd->add_option("--per-round", sel.per_round, "ABS pairs per round T (default K/S)");
   cmd->add_option("--on-short", sel.on_short, "Fewer than T non-zero pairs: error, fill, shrink")
       ->capture_default_str();
-  cmd->add_option("--seed", sel.seed, "Seed of ABS and of the random rules")->capture_default_str();
+  cmd->add_option("--seed", sel.seed_text, "Seed of ABS and of the random rules (0 to 2^64 - 1)")
+      ->capture_default_str();
   cmd->add_option("--tolerance", sel.tolerance,
                   "dapo: a group is zero-variance when max - min <= tolerance")
       ->capture_default_str();
@@ -555,6 +563,26 @@ shared_flags add_selection_options(CLI::App* cmd, select_args& sel) {
   cmd->add_option("--zero-mass", sel.zero_mass, "resample: groups without mass: uniform or drop")
       ->capture_default_str();
   return f;
+}
+
+/// A seed: decimal digits only, at most 2^64 - 1 (CLI11 would wrap "-1" and clamp 2^64).
+std::uint64_t parse_seed(const std::string& text, const char* flag) {
+  std::uint64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 20;
+  for (const char ch : text) {
+    if (!ok) break;
+    if (ch < '0' || ch > '9') {
+      ok = false;
+      break;
+    }
+    const auto d = static_cast<std::uint64_t>(ch - '0');
+    if (v > (~std::uint64_t{0} - d) / 10) ok = false;
+    v = v * 10 + d;
+  }
+  if (!ok)
+    throw sr1::input_error(std::string(flag) + " '" + text +
+                           "' is not an integer from 0 to 18446744073709551615");
+  return v;
 }
 
 std::string one_line(std::string s) {
@@ -578,8 +606,17 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--prompts", demo.prompts, "Prompts in the batch")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
   demo_cmd->add_option("--rollouts", demo.rollouts, "Responses per prompt (even)")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));
-  demo_cmd->add_option("--seed", demo.seed, "Seed of the synthetic rewards");
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16))
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            long long v = 0;
+            return CLI::detail::lexical_cast(text, v) && v % 2 == 0
+                       ? std::string()
+                       : "--rollouts " + text + " is odd; PTS pairs responses, use an even count";
+          },
+          "EVEN"));
+  std::string demo_seed = "0";
+  demo_cmd->add_option("--seed", demo_seed, "Seed of the synthetic rewards (0 to 2^64 - 1)");
 
   demo_cmd->add_option("--write-csv", demo.write_csv,
                        "Also write the batch to this CSV file (group, reward, length)");
@@ -624,8 +661,15 @@ int main(int argc, char** argv) {
   cmp.per_round_given = compare_flags.per_round->count() > 0;
 
   try {
-    if (*demo_cmd) return sr1::run_demo(demo);
-    if (*compare_cmd) return run_compare_command(cmp);
+    if (*demo_cmd) {
+      demo.seed = parse_seed(demo_seed, "--seed");
+      return sr1::run_demo(demo);
+    }
+    if (*compare_cmd) {
+      cmp.seed = parse_seed(cmp.seed_text, "--seed");
+      return run_compare_command(cmp);
+    }
+    sel.seed = parse_seed(sel.seed_text, "--seed");
     return run_select_command(sel);
   } catch (const sr1::input_error& e) {
     std::fprintf(stderr, "sr1: %s\n", one_line(e.what()).c_str());

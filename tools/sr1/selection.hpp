@@ -176,7 +176,9 @@ diagnostics diagnose(const selection<T>& s, const std::vector<std::int64_t>* len
       sr::pair_multiplicity(sr::cpu, rows, static_cast<std::int64_t>(s.advantages.size()), none);
   if (is_pair_rule(s.kind) && s.mode != training_mode::once && !s.all_rows) {
     const std::int64_t rounds = s.mode == training_mode::abs ? c.shuffle.rounds : 1;
-    d.histogram.assign(static_cast<std::size_t>(rounds + 1), 0);
+    // A pair appears at most once per round and at most order.size() times.
+    const auto most = std::min<std::int64_t>(rounds, static_cast<std::int64_t>(s.order.size()));
+    d.histogram.assign(static_cast<std::size_t>(most + 1), 0);
     (void)sr::pair_multiplicity(sr::cpu, sr::host_span<const std::int64_t>(s.order),
                                 static_cast<std::int64_t>(s.pairs.size() / 2), d.histogram);
     d.have_ess = true;

@@ -441,8 +441,9 @@ inline shuffle_summary prepare_shuffle(const char* fn, host_span<const T> weight
     switch (o.on_short) {
       case short_policy::error:
         fail(errc::too_few_pairs, fn, "only ", nonzero, " of ", K,
-             " pairs have non-zero sampling mass, fewer than per_round = ", shape.per_round,
-             " (set on_short to fill or shrink to accept this)");
+             " pairs have non-zero sampling mass, fewer than the pairs per round "
+             "(options.per_round = ",
+             shape.per_round, "; set on_short to fill or shrink to accept this)");
       case short_policy::shrink:
         sum.per_round = nonzero;
         break;
