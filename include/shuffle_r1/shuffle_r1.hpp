@@ -21,4 +21,5 @@
 #include <shuffle_r1/synthetic.hpp>
 #include <shuffle_r1/token.hpp>
 #include <shuffle_r1/types.hpp>
+#include <shuffle_r1/validate.hpp>
 #include <shuffle_r1/version.hpp>
