@@ -41,20 +41,26 @@ struct partition_summary {
   double step_imbalance = 1.0;
 };
 
+namespace detail {
+/// R * m + 1 after checking ranks and minibatches; errors name `fn`.
+inline std::int64_t partition_cells(const char* fn, const partition_options& options) {
+  if (options.ranks < 1)
+    fail(errc::invalid_argument, fn, "options.ranks is ", options.ranks, ", expected >= 1");
+  if (options.minibatches < 1)
+    fail(errc::invalid_argument, fn, "options.minibatches is ", options.minibatches,
+         ", expected >= 1");
+  if (options.ranks > (std::int64_t{1} << 31) / options.minibatches)
+    fail(errc::out_of_range, fn, "options.ranks * options.minibatches is too large");
+  return options.ranks * options.minibatches + 1;
+}
+}  // namespace detail
+
 /// Entries of `offsets` partition_rows writes: R * m + 1.
 /// @throws error(errc::invalid_argument) for ranks or minibatches < 1,
-///         error(errc::out_of_range) when R * m >= 2^31.
+///         error(errc::out_of_range) when R * m > 2^31.
 /// @par Complexity O(1).
 inline std::int64_t partition_offsets_size(const partition_options& options = {}) {
-  constexpr const char* fn = "partition_offsets_size";
-  if (options.ranks < 1)
-    detail::fail(errc::invalid_argument, fn, "options.ranks is ", options.ranks, ", expected >= 1");
-  if (options.minibatches < 1)
-    detail::fail(errc::invalid_argument, fn, "options.minibatches is ", options.minibatches,
-                 ", expected >= 1");
-  if (options.ranks > (std::int64_t{1} << 31) / options.minibatches)
-    detail::fail(errc::out_of_range, fn, "options.ranks * options.minibatches is too large");
-  return options.ranks * options.minibatches + 1;
+  return detail::partition_cells("partition_offsets_size", options);
 }
 
 /// Splits the training order into R ranks x m mini-batches, keeping each unit (unit_rows
@@ -89,7 +95,7 @@ partition_summary partition_rows(cpu_policy, host_span<const std::int64_t> rows,
                                  const partition_options& options = {}) {
   static_assert(std::is_integral_v<L>, "partition_rows: lengths must be integers (tokens)");
   constexpr const char* fn = "partition_rows";
-  const std::int64_t cells = partition_offsets_size(options) - 1;
+  const std::int64_t cells = detail::partition_cells(fn, options) - 1;
   if (options.unit_rows < 1)
     detail::fail(errc::invalid_argument, fn, "options.unit_rows is ", options.unit_rows,
                  ", expected >= 1");

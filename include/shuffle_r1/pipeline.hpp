@@ -210,14 +210,13 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     b.used[order[i] >> 6] |= std::uint64_t{1} << (order[i] & 63);
   for (const std::uint64_t w : b.used)
     sum.distinct_pairs_used += detail::popcount64(w);
-  if (!out.advantages.empty())
-    std::memcpy(out.advantages.data(), b.advantages.data(),
-                static_cast<std::size_t>(B) * sizeof(T));
-  if (!out.pairs.empty())
-    std::memcpy(out.pairs.data(), b.pairs.data(),
-                static_cast<std::size_t>(2 * K) * sizeof(std::int64_t));
-  if (!out.pair_weights.empty())
-    std::memcpy(out.pair_weights.data(), b.weights.data(), static_cast<std::size_t>(K) * sizeof(T));
+  // memcpy with a count of 0 still needs valid pointers (an empty vector's data() may be null).
+  const auto copy_out = [](auto* to, const auto* from, std::int64_t n) {
+    if (n > 0) std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(*from));
+  };
+  if (!out.advantages.empty()) copy_out(out.advantages.data(), b.advantages.data(), B);
+  if (!out.pairs.empty()) copy_out(out.pairs.data(), b.pairs.data(), 2 * K);
+  if (!out.pair_weights.empty()) copy_out(out.pair_weights.data(), b.weights.data(), K);
   if (!stats.mean.empty()) std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
   if (!stats.std.empty()) std::copy(b.group_std.begin(), b.group_std.end(), stats.std.begin());
   return sum;

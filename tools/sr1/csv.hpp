@@ -195,18 +195,11 @@ inline std::int64_t parse_length(std::string_view text, const std::string& colum
   return v;
 }
 
-/// Reads and parses a CSV file; `lengths_column`, when not empty, names the column of response
-/// lengths. @throws input_error with a message naming file and line.
-inline batch read_csv(const std::string& file, const std::string& lengths_column = {}) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(file, ec))
-    throw input_error(file + ": is a directory, expected a CSV file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw input_error(file + ": cannot open the file for reading");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-
+/// Parses CSV text read from `file` (the name is used in messages only); `lengths_column`, when
+/// not empty, names the column of response lengths. @throws input_error with a message naming
+/// file and line.
+inline batch parse_csv(std::string_view text, const std::string& file,
+                       const std::string& lengths_column = {}) {
   batch b;
   std::size_t group_col = 0, reward_col = 0, length_col = 0, width = 0;
   bool have_header = false;
@@ -267,6 +260,19 @@ inline batch read_csv(const std::string& file, const std::string& lengths_column
                       "reward, then one row per response)");
   if (b.rewards.empty()) throw input_error(file + ": no data rows after the header");
   return b;
+}
+
+/// Reads and parses a CSV file; `lengths_column`, when not empty, names the column of response
+/// lengths. @throws input_error with a message naming file and line.
+inline batch read_csv(const std::string& file, const std::string& lengths_column = {}) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw input_error(file + ": is a directory, expected a CSV file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw input_error(file + ": cannot open the file for reading");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return parse_csv(buffer.str(), file, lengths_column);
 }
 
 }  // namespace sr1

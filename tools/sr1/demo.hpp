@@ -80,7 +80,7 @@ inline int run_demo(const demo_args& a) {
   const sr::uniform_groups groups{a.prompts, a.rollouts};
   const sr::pipeline_config config;  // the paper's defaults
   const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, a.prompts * a.rollouts, config);
-  if (!a.write_csv.empty()) write_atomically(a.write_csv, demo_csv(a, rewards));
+  if (!a.write_csv.empty()) write_atomically(a.write_csv, demo_csv(a, rewards), "--write-csv");
 
   std::vector<float> advantages(static_cast<std::size_t>(sizes.rows));
   std::vector<float> weights(static_cast<std::size_t>(sizes.pairs));

@@ -16,17 +16,19 @@
 
 namespace sr1 {
 
-inline void write_atomically(const std::string& path, const std::string& text) {
+/// Writes `text` to `path` atomically; `flag` names the option in messages.
+inline void write_atomically(const std::string& path, const std::string& text,
+                             const std::string& flag = "--output") {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0)
-    throw input_error("--output " + path + ": cannot create a file next to it (" +
+    throw input_error(flag + " " + path + ": cannot create a file next to it (" +
                       std::strerror(errno) + ")");
   const auto fail = [&](const char* what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw input_error("--output " + path + ": " + what + " failed (" + std::strerror(err) + ")");
+    throw input_error(flag + " " + path + ": " + what + " failed (" + std::strerror(err) + ")");
   };
   std::size_t done = 0;
   while (done < text.size()) {
@@ -42,12 +44,12 @@ inline void write_atomically(const std::string& path, const std::string& text) {
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw input_error("--output " + path + ": close failed (" + std::strerror(err) + ")");
+    throw input_error(flag + " " + path + ": close failed (" + std::strerror(err) + ")");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw input_error("--output " + path + ": rename failed (" + std::strerror(err) + ")");
+    throw input_error(flag + " " + path + ": rename failed (" + std::strerror(err) + ")");
   }
 }
 
