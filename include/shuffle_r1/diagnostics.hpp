@@ -39,7 +39,8 @@ double collapse_ratio(cpu_policy, host_span<const T> advantages, double threshol
   detail::check_threshold("collapse_ratio", threshold);
   if (advantages.empty()) return 0.0;
   std::int64_t below = 0;
-  for (const T a : advantages) below += std::fabs(static_cast<double>(a)) < threshold;
+  for (const T a : advantages)
+    below += std::fabs(static_cast<double>(a)) < threshold;
   return static_cast<double>(below) / static_cast<double>(advantages.size());
 }
 
@@ -49,8 +50,8 @@ double collapse_ratio(cpu_policy, host_span<const T> advantages, double threshol
 /// @throws error(errc::invalid_argument) for a bad threshold or a row outside [0, B).
 /// @par Empty `rows` returns 0. @par Complexity O(rows.size()).
 template <class T>
-double collapse_ratio(cpu_policy, host_span<const T> advantages,
-                      host_span<const std::int64_t> rows, double threshold = 0.1) {
+double collapse_ratio(cpu_policy, host_span<const T> advantages, host_span<const std::int64_t> rows,
+                      double threshold = 0.1) {
   constexpr const char* fn = "collapse_ratio";
   detail::check_threshold(fn, threshold);
   detail::check_rows(fn, rows, advantages.size());
@@ -71,7 +72,8 @@ double nonzero_gradient_ratio(cpu_policy, host_span<const T> advantages,
   detail::check_rows("nonzero_gradient_ratio", rows, advantages.size());
   if (rows.empty()) return 0.0;
   std::int64_t nonzero = 0;
-  for (const std::int64_t r : rows) nonzero += advantages[static_cast<std::size_t>(r)] != T(0);
+  for (const std::int64_t r : rows)
+    nonzero += advantages[static_cast<std::size_t>(r)] != T(0);
   return static_cast<double>(nonzero) / static_cast<double>(rows.size());
 }
 
@@ -93,8 +95,10 @@ inline std::int64_t pair_multiplicity(cpu_policy, host_span<const std::int64_t> 
       detail::fail(errc::invalid_argument, fn, "order[", i, "] = ", order[i], " is outside [0, ",
                    num_pairs, ")");
   std::vector<std::int64_t> count(static_cast<std::size_t>(num_pairs), 0);
-  for (const std::int64_t j : order) ++count[static_cast<std::size_t>(j)];
-  for (auto& h : histogram) h = 0;
+  for (const std::int64_t j : order)
+    ++count[static_cast<std::size_t>(j)];
+  for (auto& h : histogram)
+    h = 0;
   std::int64_t distinct = 0;
   for (const std::int64_t c : count) {
     distinct += c > 0;

@@ -17,7 +17,8 @@ struct fnv {
   std::uint64_t h = 0xcbf29ce484222325ull;
   void bytes(const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+    for (std::size_t i = 0; i < n; ++i)
+      h = (h ^ b[i]) * 0x100000001b3ull;
   }
   template <class V>
   void all(const V& v) {
@@ -26,7 +27,8 @@ struct fnv {
 };
 
 template <class T, class Layout>
-void run(fnv& f, const std::vector<T>& rewards, const Layout& groups, const sr::pipeline_config& c) {
+void run(fnv& f, const std::vector<T>& rewards, const Layout& groups,
+         const sr::pipeline_config& c) {
   const auto n = sr::plan_pipeline(groups, static_cast<std::int64_t>(rewards.size()), c);
   std::vector<T> adv(n.rows), w(n.pairs);
   std::vector<std::int64_t> pairs(2 * n.pairs), order(n.order), rows(n.training_rows);
@@ -51,7 +53,8 @@ void batches(fnv& f) {
   std::vector<T> r(static_cast<std::size_t>(P * n));
   sr::synthetic_rewards(P, n, 7, sr::host_span<T>(r));
   std::vector<std::int64_t> off{0}, ids(r.size());
-  for (std::int64_t g = 0; g < P; ++g) off.push_back(off.back() + n);
+  for (std::int64_t g = 0; g < P; ++g)
+    off.push_back(off.back() + n);
   for (std::size_t i = 0; i < ids.size(); ++i)
     ids[i] = static_cast<std::int64_t>((i * 37) % static_cast<std::size_t>(P));
   for (int e = 0; e < 4; ++e)

@@ -32,17 +32,18 @@ int main() {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const sr::validation v = sr::validate_pipeline(groups, c, s, out);
   const double bytes_per_row = static_cast<double>(ws.bytes()) / static_cast<double>(B);
-  std::printf("scale: %lld rows, %lld groups, %lld pairs, %lld ordered; %.0f ms; workspace %.1f "
-              "MB (%.1f bytes per row); %s\n",
-              static_cast<long long>(B), static_cast<long long>(G),
-              static_cast<long long>(s.pairs), static_cast<long long>(s.shuffle.size), ms,
-              static_cast<double>(ws.bytes()) / 1e6, bytes_per_row,
-              v.ok ? "valid" : v.message.c_str());
+  std::printf(
+      "scale: %lld rows, %lld groups, %lld pairs, %lld ordered; %.0f ms; workspace %.1f "
+      "MB (%.1f bytes per row); %s\n",
+      static_cast<long long>(B), static_cast<long long>(G), static_cast<long long>(s.pairs),
+      static_cast<long long>(s.shuffle.size), ms, static_cast<double>(ws.bytes()) / 1e6,
+      bytes_per_row, v.ok ? "valid" : v.message.c_str());
   bool ok = v.ok && s.pairs == G * 4 && s.shuffle.size == 8 * (G * 4 / 8) &&
             s.advantage.groups == G && bytes_per_row <= 48.0;
   // The largest row index really is beyond 32-bit float-exact and 2^24: the last group is used.
   std::int64_t max_row = 0;
-  for (const std::int64_t r : pairs) max_row = r > max_row ? r : max_row;
+  for (const std::int64_t r : pairs)
+    max_row = r > max_row ? r : max_row;
   ok = ok && max_row >= B - n;
   std::printf("scale: %s (largest paired row %lld)\n", ok ? "ok" : "FAILED",
               static_cast<long long>(max_row));

@@ -48,13 +48,15 @@ SHUFFLE_R1_HD inline pow2_scale scale_for(double max_abs) noexcept {
 }
 
 /// v * c, exact for normal results.
-SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_apply(const pow2_scale& s, double v) noexcept {
+SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_apply(const pow2_scale& s,
+                                                             double v) noexcept {
   SHUFFLE_R1_STRICT_FP_BODY
   return s.active ? fp::mul(fp::mul(v, s.c1), s.c2) : v;
 }
 
 /// v / c, exact for normal results.
-SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_undo(const pow2_scale& s, double v) noexcept {
+SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_undo(const pow2_scale& s,
+                                                            double v) noexcept {
   SHUFFLE_R1_STRICT_FP_BODY
   return s.active ? fp::mul(fp::mul(v, s.u1), s.u2) : v;
 }
@@ -62,8 +64,8 @@ SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_undo(const pow2_scale& s,
 /// Sample variance from the canonical sums of d and d^2 (corrected two-pass formula),
 /// (sum d^2 - (sum d)^2 / n) / (n - ddof), clamped at 0. @pre n > ddof.
 SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double variance_from_sums(double sum_d, double sum_dd,
-                                                                  std::int64_t n,
-                                                                  int ddof) noexcept {
+                                                                    std::int64_t n,
+                                                                    int ddof) noexcept {
   SHUFFLE_R1_STRICT_FP_BODY
   const double nd = static_cast<double>(n);
   const double num = fp::sub(sum_dd, fp::div(fp::mul(sum_d, sum_d), nd));

@@ -43,7 +43,8 @@ SHUFFLE_R1_HD inline int popcount64(std::uint64_t x) noexcept {
   return __builtin_popcountll(x);
 #else
   int c = 0;
-  for (; x; x &= x - 1) ++c;
+  for (; x; x &= x - 1)
+    ++c;
   return c;
 #endif
 }
@@ -51,14 +52,16 @@ SHUFFLE_R1_HD inline int popcount64(std::uint64_t x) noexcept {
 /// Smallest g with 2^g >= x (0 for x <= 1).
 SHUFFLE_R1_HD constexpr int ceil_log2(std::uint64_t x) noexcept {
   int g = 0;
-  while (g < 64 && (std::uint64_t{1} << g) < x) ++g;
+  while (g < 64 && (std::uint64_t{1} << g) < x)
+    ++g;
   return g;
 }
 
 /// Smallest power of two >= x, for 1 <= x <= 2^62.
 SHUFFLE_R1_HD constexpr std::int64_t bit_ceil64(std::int64_t x) noexcept {
   std::int64_t p = 1;
-  while (p < x) p <<= 1;
+  while (p < x)
+    p <<= 1;
   return p;
 }
 

@@ -71,7 +71,7 @@ SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double det_cos_half_pi(double u) noexc
   SHUFFLE_R1_STRICT_FP_BODY
   const double x = fp::mul(1.5707963267948966, u), z = fp::mul(x, x);
   // cos x = sum (-1)^k z^k / (2k)!, k = 0..12
-  double p = 1.6117375710961184e-24;  // 1/24!
+  double p = 1.6117375710961184e-24;                   // 1/24!
   p = fp::sub(fp::mul(p, z), 8.8967913924505741e-22);  // 1/22!
   p = fp::add(fp::mul(p, z), 4.1103176233121648e-19);  // 1/20!
   p = fp::sub(fp::mul(p, z), 1.5619206968586225e-16);  // 1/18!
@@ -93,11 +93,11 @@ SHUFFLE_R1_HD inline double det_sin_half_pi(double u) noexcept {
 /// Per-call constants of the mass transform, computed once on the host.
 struct mass_plan {
   transform kind = transform::power;
-  double coeff = 1.0;     // kappa of power
-  double tau = 1.0;       // softmax / log_softmax temperature
-  double w_ref = 0.0;     // max weight (power, softmax); min weight (inverse)
-  double q_ref = 0.0;     // ln q of the max weight (power, kappa != 0, 1); q_max otherwise
-  double unit = 0.0;      // 2^mass_bits
+  double coeff = 1.0;  // kappa of power
+  double tau = 1.0;    // softmax / log_softmax temperature
+  double w_ref = 0.0;  // max weight (power, softmax); min weight (inverse)
+  double q_ref = 0.0;  // ln q of the max weight (power, kappa != 0, 1); q_max otherwise
+  double unit = 0.0;   // 2^mass_bits
 };
 
 /// Whether pair j's mass is mathematically positive (zero-mass pairs are never drawn).
@@ -163,7 +163,8 @@ SHUFFLE_R1_HD constexpr int guide_bits(std::int64_t K) noexcept {
 SHUFFLE_R1_HD inline std::int64_t draw_pair(const mass_table& t, std::uint64_t x) noexcept {
   const std::uint64_t r = mulhi64(x, t.total);
   std::int64_t j = t.guide[x >> (64 - t.gbits)];
-  while (t.cum[j] <= r) ++j;
+  while (t.cum[j] <= r)
+    ++j;
   return j;
 }
 

@@ -34,9 +34,11 @@ SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double tree_sum(const double* v) noexc
     return v[0];
   } else {
     double t[P / 2];
-    for (int i = 0; i < P / 2; ++i) t[i] = fp::add(v[i], v[i + P / 2]);
+    for (int i = 0; i < P / 2; ++i)
+      t[i] = fp::add(v[i], v[i + P / 2]);
     for (int h = P / 4; h >= 1; h /= 2)
-      for (int i = 0; i < h; ++i) t[i] = fp::add(t[i], t[i + h]);
+      for (int i = 0; i < h; ++i)
+        t[i] = fp::add(t[i], t[i + h]);
     return t[0];
   }
 }
@@ -62,7 +64,8 @@ SHUFFLE_R1_HD inline double tree_sum_dyn(const double* v, int P) noexcept {
 /// Padded width of a group of n <= 32 values: bit_ceil(n), at least 1.
 SHUFFLE_R1_HD constexpr int padded_width(std::int64_t n) noexcept {
   int p = 1;
-  while (p < n) p <<= 1;
+  while (p < n)
+    p <<= 1;
   return p;
 }
 
@@ -75,7 +78,8 @@ SHUFFLE_R1_STRICT_FP inline double canonical_sum(const double* v, std::int64_t n
   double pad[sum_chunk];
   if (n <= sum_chunk) {
     const int P = padded_width(n);
-    for (int i = 0; i < P; ++i) pad[i] = i < n ? v[i] : 0.0;
+    for (int i = 0; i < P; ++i)
+      pad[i] = i < n ? v[i] : 0.0;
     return tree_sum_dyn(pad, P);
   }
   const std::int64_t m = (n + sum_chunk - 1) / sum_chunk;
@@ -85,7 +89,8 @@ SHUFFLE_R1_STRICT_FP inline double canonical_sum(const double* v, std::int64_t n
       partials[c] = tree_sum<sum_chunk>(chunk);
     } else {
       const std::int64_t left = n - c * sum_chunk;
-      for (int i = 0; i < sum_chunk; ++i) pad[i] = i < left ? chunk[i] : 0.0;
+      for (int i = 0; i < sum_chunk; ++i)
+        pad[i] = i < left ? chunk[i] : 0.0;
       partials[c] = tree_sum<sum_chunk>(pad);
     }
   }
