@@ -2,14 +2,16 @@
 # Installs the Debian 12 packages shuffle_r1 needs, only those missing; safe to run again.
 #   scripts/setup.sh demo   what building sr1 needs
 #   scripts/setup.sh test   plus the test, benchmark and comparison dependencies (default)
+#   scripts/setup.sh fuzz   plus clang 14 and its libFuzzer/sanitizer runtimes
 set -euo pipefail
 
 profile="${1:-test}"
 packages=(g++ cmake ninja-build libeigen3-dev libcli11-dev)
-if [[ "$profile" == "test" ]]; then
+if [[ "$profile" == "test" || "$profile" == "fuzz" ]]; then
   packages+=(doctest-dev libbenchmark-dev python3 python3-numpy python3-torch python3-matplotlib)
+  [[ "$profile" == "fuzz" ]] && packages+=(clang-14 libclang-rt-14-dev)
 elif [[ "$profile" != "demo" ]]; then
-  echo "usage: scripts/setup.sh [demo|test]" >&2
+  echo "usage: scripts/setup.sh [demo|test|fuzz]" >&2
   exit 2
 fi
 
