@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds the CUDA preset (build/cuda): the CUDA tests, the compile-fail check,
-# the CUDA benchmark and the CUDA example, with nvcc from /usr/local/cuda (CUDA 12 or later) for
-# sm_90 (H100 / H200). Then runs the CUDA tests: without a GPU the device tests are reported as
-# skipped, the host checks of the device code and the compile-fail check still run.
+# the CUDA benchmark, the CUDA example and sr1 with --backend cuda, with nvcc from
+# /usr/local/cuda (CUDA 12 or later) for sm_90 (H100 / H200). Then runs the CUDA tests: without
+# a GPU the device tests are reported as skipped; the host checks of the device code, the
+# compile-fail check and sr1's no-device message still run.
 #   scripts/cuda_build.sh            configure, build, test
 #   scripts/cuda_build.sh --no-test  configure and build only
 set -euo pipefail

@@ -1,9 +1,11 @@
 // sr1 demo: a realistic synthetic batch (shuffle_r1::synthetic_rewards: reward =
 // 0.9 * correct + 0.1 * well_formatted, per-prompt difficulty) through the pipeline with the
 // paper's defaults. `--write-csv FILE` also writes the batch (group, reward, length) for
-// `sr1 select` and `sr1 compare`.
+// `sr1 select` and `sr1 compare`. `--backend cuda` runs the pipeline on the GPU instead (the
+// same summary; the time is then the stream time of the pipeline with the data on the device).
 #pragma once
 
+#include "backend.hpp"
 #include "output.hpp"
 
 #include <shuffle_r1/shuffle_r1.hpp>
@@ -23,6 +25,7 @@ struct demo_args {
   std::int64_t rollouts = 16;
   std::uint64_t seed = 0;
   std::string write_csv;  // when set, the batch is also written there as CSV
+  backend be = backend::cpu;
 };
 
 /// The synthetic rewards, prompt-major (uniform layout).
@@ -80,6 +83,7 @@ inline int run_demo(const demo_args& a) {
   const sr::uniform_groups groups{a.prompts, a.rollouts};
   const sr::pipeline_config config;  // the paper's defaults
   const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, a.prompts * a.rollouts, config);
+  if (a.be == backend::cuda) require_cuda_device();
   if (!a.write_csv.empty()) write_atomically(a.write_csv, demo_csv(a, rewards), "--write-csv");
 
   std::vector<float> advantages(static_cast<std::size_t>(sizes.rows));
@@ -90,17 +94,26 @@ inline int run_demo(const demo_args& a) {
   sr::pipeline_outputs<float> out{advantages, pairs, weights, order, rows, {}, {}};
   sr::pipeline_workspace<float> ws;
 
+  // Steady state: the workspace is sized, nothing allocates; report the median of 201 calls.
+  // On the GPU: the rewards and the workspace stay on the device, each call's stream time.
+  constexpr int repeats = 201;
+  cuda_timing timing;
+  timing.repeats = repeats;
   const auto t0 = clock::now();
-  const sr::pipeline_summary s = sr::run_pipeline(sr::cpu, rewards, groups, config, ws, out);
-  const auto t1 = clock::now();
-  // Steady state: the workspace is sized, nothing allocates; report the median call.
+  const sr::pipeline_summary s = run_pipeline_on(a.be, rewards, groups, config, ws, out, &timing);
+  double first_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   std::vector<double> us;
-  for (int i = 0; i < 201; ++i) {
-    const auto a0 = clock::now();
-    (void)sr::run_pipeline(sr::cpu, rewards, groups, config, ws, out);
-    us.push_back(std::chrono::duration<double, std::micro>(clock::now() - a0).count());
+  if (a.be == backend::cuda) {
+    us = timing.us;
+    first_us = timing.first_us;
+  } else {
+    for (int i = 0; i < repeats; ++i) {
+      const auto a0 = clock::now();
+      (void)sr::run_pipeline(sr::cpu, rewards, groups, config, ws, out);
+      us.push_back(std::chrono::duration<double, std::micro>(clock::now() - a0).count());
+    }
   }
-  std::nth_element(us.begin(), us.begin() + 100, us.end());
+  std::nth_element(us.begin(), us.begin() + repeats / 2, us.end());
 
   // A pair appears at most once per round and at most order.size() times (as sr1 select).
   std::vector<std::int64_t> histogram(
@@ -146,10 +159,16 @@ inline int run_demo(const demo_args& a) {
       percent(sr::collapse_ratio(sr::cpu, adv, train_rows, 0.1)));
   std::printf("  non-zero-gradient rows        %.1f%% of the training batch\n",
               percent(sr::nonzero_gradient_ratio(sr::cpu, adv, train_rows)));
-  std::printf(
-      "  time (1 CPU thread)           %.1f us per step (median of 201 calls); first "
-      "call %.1f us, which sizes the workspace\n",
-      us[100], std::chrono::duration<double, std::micro>(t1 - t0).count());
+  if (a.be == backend::cuda)
+    std::printf(
+        "  time (CUDA, %s)  %.1f us of stream time per step (median of %d calls, data on the "
+        "device); first call %.1f us, with allocations and copies\n",
+        timing.device_name.c_str(), us[repeats / 2], repeats, first_us);
+  else
+    std::printf(
+        "  time (1 CPU thread)           %.1f us per step (median of %d calls); first "
+        "call %.1f us, which sizes the workspace\n",
+        us[repeats / 2], repeats, first_us);
   return 0;
 }
 

@@ -1,12 +1,14 @@
 // sr1: the shuffle_r1 command-line tool.
 //
 //   sr1 demo    [--prompts 512] [--rollouts 16] [--seed 0] [--write-csv FILE.csv]
+//               [--backend cpu|cuda]
 //   sr1 select  --input FILE.csv [--output FILE.json] [--selector pts|pods|dapo|...]
-//               [--lengths COLUMN] [options of the three stages and of the selector]
+//               [--lengths COLUMN] [--backend cpu|cuda] [options of the stages and selector]
 //   sr1 compare --input FILE.csv [--lengths COLUMN] [--format markdown|json] [same options]
 //
 // Exit status: 0 success; 2 bad input or options (one line on stderr naming the file line or
 // the option; nothing written to --output); 1 any other failure.
+#include "backend.hpp"
 #include "csv.hpp"
 #include "demo.hpp"
 #include "json_writer.hpp"
@@ -43,6 +45,7 @@ struct select_args {
   // Selection rules and diagnostics (docs/research.md).
   std::string selector = "pts", lengths, std_mode = "top_k", zero_mass = "uniform";
   std::string resample_on = "rewards", format = "markdown";
+  std::string backend = "cpu";  // select only: where run_pipeline runs
   double tolerance = 0.0, group_ratio = 0.5, power = 1.0;
   bool keep_all_rows = false;
 };
@@ -86,6 +89,14 @@ std::string cli_message(const std::string& library_message) {
     for (std::size_t at = m.find(from); at != std::string::npos; at = m.find(from, at))
       m.replace(at, std::string_view(from).size(), to);
   return m;
+}
+
+/// --backend: cpu, or cuda when this sr1 has the CUDA backend.
+sr1::backend parse_backend(const std::string& text) {
+  if (text == "cpu") return sr1::backend::cpu;
+  if (text != "cuda") throw sr1::input_error("--backend '" + text + "' is not one of cpu, cuda");
+  if (!sr1::have_cuda_backend) throw sr1::input_error(sr1::no_cuda_backend_message);
+  return sr1::backend::cuda;
 }
 
 sr::pipeline_config make_config(const select_args& a) {
@@ -194,14 +205,15 @@ void ratio_or_null(sr1::json_writer& j, bool have, double value) {
 
 template <class T>
 std::string run_select(const sr1::batch& b, const sr::pipeline_config& c,
-                       const sr::selector_options& so, const std::string& file) {
+                       const sr::selector_options& so, const std::string& file, sr1::backend be) {
   const std::vector<T> rewards = rewards_as<T>(b, file);
   const sr::id_groups<std::int64_t> groups{b.group_ids};
   const auto B = static_cast<std::int64_t>(rewards.size());
   const auto G = static_cast<std::int64_t>(b.group_names.size());
   const bool paired = sr1::is_pair_rule(so.kind);
-  const sr1::selection<T> s = sr1::run_selection(
-      rewards, groups, G, c, so, paired ? sr1::training_mode::abs : sr1::training_mode::once);
+  const sr1::selection<T> s =
+      sr1::run_selection(rewards, groups, G, c, so,
+                         paired ? sr1::training_mode::abs : sr1::training_mode::once, false, be);
   const sr1::diagnostics d = sr1::diagnose(s, b.lengths.empty() ? nullptr : &b.lengths, c);
   const std::int64_t K = static_cast<std::int64_t>(s.pairs.size() / 2);
 
@@ -296,12 +308,19 @@ std::string run_select(const sr1::batch& b, const sr::pipeline_config& c,
 }
 
 int run_select_command(const select_args& a) {
+  const sr1::backend be = parse_backend(a.backend);
   const sr::pipeline_config c = make_config(a);
   const sr::selector_options so = make_selector(a);
+  if (be == sr1::backend::cuda) {
+    if (so.kind != sr::selector::pts)
+      throw sr1::input_error("--backend cuda runs the PTS + ABS pipeline only; --selector " +
+                             a.selector + " has no CUDA implementation (use --backend cpu)");
+    sr1::require_cuda_device();
+  }
   const sr1::batch b = sr1::read_csv(a.input, a.lengths);
   check_groups(b, c, a.input);
-  const std::string json = a.dtype == "float64" ? run_select<double>(b, c, so, a.input)
-                                                : run_select<float>(b, c, so, a.input);
+  const std::string json = a.dtype == "float64" ? run_select<double>(b, c, so, a.input, be)
+                                                : run_select<float>(b, c, so, a.input, be);
   if (a.output.empty()) {
     sr1::write_stdout(json);
   } else {
@@ -620,6 +639,11 @@ int main(int argc, char** argv) {
 
   demo_cmd->add_option("--write-csv", demo.write_csv,
                        "Also write the batch to this CSV file (group, reward, length)");
+  std::string demo_backend = "cpu";
+  demo_cmd
+      ->add_option("--backend", demo_backend,
+                   "Where the pipeline runs: cpu, or cuda (an sr1 built with the CUDA backend)")
+      ->capture_default_str();
 
   select_args sel;
   CLI::App* select_cmd = app.add_subcommand(
@@ -631,6 +655,11 @@ int main(int argc, char** argv) {
       ->add_option("--selector", sel.selector,
                    "Selection rule: pts, pods, dapo, std_topk, random, top, bottom, "
                    "resample (pair rules are followed by ABS)")
+      ->capture_default_str();
+  select_cmd
+      ->add_option("--backend", sel.backend,
+                   "Where the pipeline runs: cpu, or cuda (--selector pts; an sr1 built with the "
+                   "CUDA backend); the output is the same")
       ->capture_default_str();
 
   select_args cmp;
@@ -663,6 +692,7 @@ int main(int argc, char** argv) {
   try {
     if (*demo_cmd) {
       demo.seed = parse_seed(demo_seed, "--seed");
+      demo.be = parse_backend(demo_backend);
       return sr1::run_demo(demo);
     }
     if (*compare_cmd) {

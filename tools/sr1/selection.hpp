@@ -2,6 +2,8 @@
 // the diagnostics of the result. Shared by `sr1 select` and `sr1 compare`.
 #pragma once
 
+#include "backend.hpp"
+
 #include <shuffle_r1/shuffle_r1.hpp>
 
 #include <cmath>
@@ -55,14 +57,14 @@ struct selection {
   std::int64_t distinct_pairs_used = 0;
 };
 
-/// Runs one rule. PTS with ABS goes through run_pipeline (the library's one-call path); the
-/// other rules through normalize_advantages, select_rows and, for pair rules, ABS or a
-/// permutation. G is the number of groups of the layout. Throws shuffle_r1::error on bad input
-/// or options.
+/// Runs one rule. PTS with ABS goes through run_pipeline (the library's one-call path), on the
+/// CPU or, with backend::cuda, on the GPU; the other rules (CPU only) through
+/// normalize_advantages, select_rows and, for pair rules, ABS or a permutation. G is the number
+/// of groups of the layout. Throws shuffle_r1::error on bad input or options.
 template <class T, class Layout>
 selection<T> run_selection(const std::vector<T>& rewards, const Layout& groups, std::int64_t G,
                            const sr::pipeline_config& c, sr::selector_options so,
-                           training_mode mode, bool all_rows = false) {
+                           training_mode mode, bool all_rows = false, backend be = backend::cpu) {
   selection<T> s;
   so.pairs = c.pairs;
   s.kind = so.kind;
@@ -80,9 +82,9 @@ selection<T> run_selection(const std::vector<T>& rewards, const Layout& groups, 
     s.group_std.resize(s.group_mean.size());
     sr::pipeline_workspace<T> ws;
     const sr::pipeline_summary p =
-        sr::run_pipeline(sr::cpu, rewards, groups, c, ws,
-                         sr::pipeline_outputs<T>{s.advantages, s.pairs, s.weights, s.order, s.rows,
-                                                 s.group_mean, s.group_std});
+        run_pipeline_on(be, rewards, groups, c, ws,
+                        sr::pipeline_outputs<T>{s.advantages, s.pairs, s.weights, s.order, s.rows,
+                                                s.group_mean, s.group_std});
     s.order.resize(static_cast<std::size_t>(p.shuffle.size));
     s.rows.resize(static_cast<std::size_t>(2 * p.shuffle.size));
     s.advantage = p.advantage;
@@ -94,6 +96,9 @@ selection<T> run_selection(const std::vector<T>& rewards, const Layout& groups, 
     s.summary = sr::select_rows(sr::cpu, rewards, s.advantages, groups, check, so);
     return s;
   }
+  if (be != backend::cpu)
+    throw sr::error(sr::errc::invalid_argument,
+                    "--backend cuda runs only the PTS + ABS pipeline (--selector pts)");
   s.advantages.resize(static_cast<std::size_t>(B));
   s.group_mean.resize(static_cast<std::size_t>(G));
   s.group_std.resize(s.group_mean.size());
