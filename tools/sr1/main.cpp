@@ -321,11 +321,7 @@ int run_select_command(const select_args& a) {
   check_groups(b, c, a.input);
   const std::string json = a.dtype == "float64" ? run_select<double>(b, c, so, a.input, be)
                                                 : run_select<float>(b, c, so, a.input, be);
-  if (a.output.empty()) {
-    sr1::write_stdout(json);
-  } else {
-    sr1::write_atomically(a.output, json);
-  }
+  sr1::write_result(a.output, json);
   return 0;
 }
 
@@ -498,11 +494,7 @@ int run_compare_command(const select_args& a) {
   check_groups(b, c, a.input);
   const std::string text =
       a.dtype == "float64" ? run_compare<double>(b, c, so, a) : run_compare<float>(b, c, so, a);
-  if (a.output.empty()) {
-    sr1::write_stdout(text);
-  } else {
-    sr1::write_atomically(a.output, text);
-  }
+  sr1::write_result(a.output, text);
   return 0;
 }
 

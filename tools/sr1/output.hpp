@@ -59,4 +59,14 @@ inline void write_stdout(const std::string& text) {
                              std::strerror(errno));
 }
 
+/// Writes a command's result: to standard output when `output` is empty, else atomically to
+/// the file `output` (--output).
+inline void write_result(const std::string& output, const std::string& text) {
+  if (output.empty()) {
+    write_stdout(text);
+  } else {
+    write_atomically(output, text);
+  }
+}
+
 }  // namespace sr1
