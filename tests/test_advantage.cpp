@@ -373,11 +373,13 @@ TEST_CASE("advantage: summary counts") {
 
 TEST_CASE_TEMPLATE("advantage: the SIMD kernel is bit-identical to the portable kernel", T, float,
                    double) {
-  // On a CPU with AVX-512, uniform groups of 8, 16 and 32 rows take the vector kernel;
-  // portable_group is the scalar code every other layout uses. Same bits, every estimator.
+  // On a CPU with AVX-512, uniform groups of 8, 16 and 32 rows take the vector kernel; the
+  // others, and all of them without AVX-512, take the lane kernel (four groups at a time, the
+  // remainder group by group); portable_group is the scalar code every other layout uses.
+  // Same bits, every estimator.
   INFO("AVX-512 kernel in use: " << sr::detail::cpu::has_avx512());
   std::mt19937_64 rng(404);
-  for (const std::int64_t n : {8, 16, 32}) {
+  for (const std::int64_t n : {2, 3, 5, 8, 12, 16, 32}) {
     for (const std::int64_t G : {1, 7, 8, 9, 64, 65, 200}) {
       std::vector<T> r = test::random_rewards<T>(rng, static_cast<std::size_t>(G * n),
                                                  static_cast<test::reward_kind>((G + n) % 4));

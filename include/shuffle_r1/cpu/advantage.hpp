@@ -253,6 +253,133 @@ SHUFFLE_R1_STRICT_FP inline group_result small_group(const T* x, const host_layo
   return r;
 }
 
+/// Groups normalized side by side by the lane kernel below (one AVX2 vector of doubles).
+inline constexpr int norm_lanes = 4;
+
+/// tree_sum<P> of `norm_lanes` groups at once: out[w] is the stride-halving sum of v[.][w].
+template <int P>
+SHUFFLE_R1_STRICT_FP inline void lane_tree_sum(const double (&v)[P][norm_lanes],
+                                               double (&out)[norm_lanes]) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  constexpr int W = norm_lanes;
+  double t[P / 2][W];
+  for (int i = 0; i < P / 2; ++i)
+    for (int w = 0; w < W; ++w)
+      t[i][w] = fp::add(v[i][w], v[i + P / 2][w]);
+  for (int h = P / 4; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i)
+      for (int w = 0; w < W; ++w)
+        t[i][w] = fp::add(t[i][w], t[i + h][w]);
+  for (int w = 0; w < W; ++w)
+    out[w] = t[0][w];
+}
+
+/// normalize_small for `norm_lanes` groups of the same size n at once, for CPUs without the
+/// AVX-512 kernel. x[i][w] is row i of group w (zero-padded to P), a[i][w] its advantage. Every
+/// group goes through exactly the operations of normalize_small, in the same order; the loops
+/// run over the groups innermost, so the compiler vectorizes across groups and the dependent
+/// chains of several groups (sums, division, square root) overlap. Returns false, writing
+/// nothing, when a group needs rescaling (magnitudes outside [2^-500, 2^500]): the caller then
+/// takes normalize_small per group.
+template <int P>
+SHUFFLE_R1_STRICT_FP inline bool normalize_small_lanes(const double (&x)[P][norm_lanes],
+                                                       std::int64_t n, const norm_plan& plan,
+                                                       double (&a)[P][norm_lanes],
+                                                       group_result (&r)[norm_lanes]) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  constexpr int W = norm_lanes;
+  double mn[W], mx[W];
+  for (int w = 0; w < W; ++w)
+    mn[w] = mx[w] = x[0][w];
+  for (std::int64_t i = 1; i < n; ++i)
+    for (int w = 0; w < W; ++w) {
+      mn[w] = x[i][w] < mn[w] ? x[i][w] : mn[w];
+      mx[w] = x[i][w] > mx[w] ? x[i][w] : mx[w];
+    }
+  pow2_scale sc[W];
+  for (int w = 0; w < W; ++w) {
+    if (mn[w] == mx[w]) continue;  // a constant group: no scale, advantages 0 below
+    sc[w] = plan.kind == estimator::batch_std
+                ? plan.global
+                : scale_for(std::max(std::fabs(mn[w]), std::fabs(mx[w])));
+    if (sc[w].active) return false;
+  }
+  double sum[W], mu[W];
+  lane_tree_sum<P>(x, sum);
+  const auto nd = static_cast<double>(n);
+  for (int w = 0; w < W; ++w)
+    mu[w] = fp::div(sum[w], nd);
+  double d[P][W], q[P][W];
+  for (int i = 0; i < P; ++i)
+    for (int w = 0; w < W; ++w)
+      d[i][w] = i < n ? fp::sub(x[i][w], mu[w]) : 0.0;
+  for (int i = 0; i < P; ++i)
+    for (int w = 0; w < W; ++w)
+      q[i][w] = fp::mul(d[i][w], d[i][w]);
+  double sd[W], sq[W], factor[W];
+  lane_tree_sum<P>(d, sd);
+  lane_tree_sum<P>(q, sq);
+  for (int w = 0; w < W; ++w) {
+    const double sigma = fp::sqrt(variance_from_sums(sd[w], sq[w], n, plan.ddof));
+    r[w] = group_result{};
+    r[w].mean = mu[w];  // scale_undo of an inactive scale is the identity
+    r[w].std = sigma;
+    if (plan.kind == estimator::grpo || plan.kind == estimator::batch_std)
+      factor[w] = inverse_denominator(group_denominator(plan, sc[w], sigma));
+    else
+      factor[w] = plan.kind == estimator::rloo ? rloo_factor(n) : 1.0;
+  }
+  for (int i = 0; i < P; ++i)
+    for (int w = 0; w < W; ++w)
+      a[i][w] = fp::mul(d[i][w], factor[w]);
+  for (int w = 0; w < W; ++w)
+    if (mn[w] == mx[w]) {
+      r[w] = group_result{};
+      r[w].mean = mn[w];
+      r[w].zero_variance = true;
+      for (int i = 0; i < P; ++i)
+        a[i][w] = 0.0;
+    }
+  return true;
+}
+
+/// Uniform groups of n rows (2 <= n <= P, P = padded_width(n)), `norm_lanes` at a time from group
+/// g on, with normalize_small_lanes; a block that needs rescaling goes group by group through
+/// small_group. Returns the first group not handled (fewer than norm_lanes remain from there).
+template <class T, int P>
+SHUFFLE_R1_STRICT_FP inline std::int64_t uniform_lanes(const T* x, const host_layout& L,
+                                                       std::int64_t g, T* out,
+                                                       const norm_plan& plan,
+                                                       const group_stats_out& stats,
+                                                       advantage_summary& summary) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  constexpr int W = norm_lanes;
+  const std::int64_t n = L.uniform;
+  for (; g + W <= L.groups; g += W) {
+    double v[P][W], a[P][W];
+    group_result r[W];
+    const T* base = x + g * n;
+    for (int w = 0; w < W; ++w)
+      for (int i = 0; i < P; ++i)
+        v[i][w] = i < n ? static_cast<double>(base[w * n + i]) : 0.0;
+    if (normalize_small_lanes<P>(v, n, plan, a, r)) {
+      T* dst = out + g * n;
+      for (int w = 0; w < W; ++w)
+        for (std::int64_t i = 0; i < n; ++i)
+          dst[w * n + i] = static_cast<T>(a[i][w]);
+    } else {
+      for (int w = 0; w < W; ++w)
+        r[w] = small_group<T, P>(x, L, (g + w) * n, n, plan, out);
+    }
+    for (int w = 0; w < W; ++w) {
+      summary.zero_variance_groups += r[w].zero_variance;
+      if (!stats.mean.empty()) stats.mean[static_cast<std::size_t>(g + w)] = r[w].mean;
+      if (!stats.std.empty()) stats.std[static_cast<std::size_t>(g + w)] = r[w].std;
+    }
+  }
+  return g;
+}
+
 /// Computes the batch-wide sigma of the batch_std estimator: canonical sums over all rows in
 /// batch order, in the global scale.
 template <class T>
@@ -434,6 +561,27 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
     }
   }
 #endif
+  // Without the AVX-512 kernel (or past its groups): uniform groups of 2..32 rows four at a time.
+  if (L.rows == nullptr && L.uniform >= 2 && L.uniform <= sum_chunk && g < L.groups &&
+      !(plan.kind == estimator::batch_std && plan.global.active)) {
+    switch (padded_width(L.uniform)) {
+      case 2:
+        g = uniform_lanes<T, 2>(x, L, g, out, plan, stats, summary);
+        break;
+      case 4:
+        g = uniform_lanes<T, 4>(x, L, g, out, plan, stats, summary);
+        break;
+      case 8:
+        g = uniform_lanes<T, 8>(x, L, g, out, plan, stats, summary);
+        break;
+      case 16:
+        g = uniform_lanes<T, 16>(x, L, g, out, plan, stats, summary);
+        break;
+      default:
+        g = uniform_lanes<T, 32>(x, L, g, out, plan, stats, summary);
+        break;
+    }
+  }
   for (; g < L.groups; ++g) {
     const std::int64_t n = L.size(g);
     const group_result r = portable_group(x, L, g, out, plan, s);
