@@ -561,9 +561,9 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
     }
   }
 #endif
-  // Without the AVX-512 kernel (or past its groups): uniform groups of 2..32 rows four at a time.
-  if (L.rows == nullptr && L.uniform >= 2 && L.uniform <= sum_chunk && g < L.groups &&
-      !(plan.kind == estimator::batch_std && plan.global.active)) {
+  // Without the AVX-512 kernel (or past its groups): uniform groups of 2..32 rows four at a time
+  // (a block that needs rescaling, e.g. batch_std with an active global scale, falls back inside).
+  if (L.rows == nullptr && L.uniform >= 2 && L.uniform <= sum_chunk && g < L.groups) {
     switch (padded_width(L.uniform)) {
       case 2:
         g = uniform_lanes<T, 2>(x, L, g, out, plan, stats, summary);
