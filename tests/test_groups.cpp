@@ -95,6 +95,16 @@ TEST_CASE("groups: invalid layouts are rejected with the offending entry named")
   bad(sr::uniform_groups{2, 2}, "2 x 2 = 4 rows but the batch has 6");
   bad(sr::uniform_groups{-1, 2}, "num_groups is -1");
   bad(sr::uniform_groups{3, -2}, "group_size is -2");
+  // Empty uniform groups: rejected for any G > 0, including one no loop over G could finish.
+  const std::vector<float> none;
+  std::vector<float> no_out;
+  for (const std::int64_t G : {std::int64_t{1}, std::int64_t{16}, std::int64_t{1} << 62}) {
+    const std::string text = "group_size is 0 but groups.num_groups is " + std::to_string(G);
+    CHECK_THROWS_WITH_AS(sr::normalize_advantages(sr::cpu, none, sr::uniform_groups{G, 0}, no_out),
+                         doctest::Contains(text.c_str()), sr::error);
+    CHECK_THROWS_WITH_AS(sr::count_pairs(sr::uniform_groups{G, 0}, 0),
+                         doctest::Contains("group_size is 0"), sr::error);
+  }
   const std::vector<std::int64_t> o1 = {1, 3, 6}, o2 = {0, 4, 3, 6}, o3 = {0, 3, 5}, o4;
   bad(sr::ragged_groups{o1}, "offsets[0] is 1, expected 0");
   bad(sr::ragged_groups{o2}, "offsets[2] = 3 is less than groups.offsets[1] = 4");

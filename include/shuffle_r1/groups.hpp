@@ -26,10 +26,12 @@
 
 namespace shuffle_r1 {
 
-/// G groups of n consecutive rows each: group g is rows [g*n, (g+1)*n).
+/// G groups of n consecutive rows each: group g is rows [g*n, (g+1)*n). n = 0 is accepted only
+/// with G = 0 (the empty batch): G empty groups would make every algorithm spend O(G) on a batch
+/// without rows, for a G that nothing bounds; ragged_groups describes empty groups.
 struct uniform_groups {
   std::int64_t num_groups = 0;  ///< G >= 0
-  std::int64_t group_size = 0;  ///< n >= 0
+  std::int64_t group_size = 0;  ///< n >= 1, or n = 0 with G = 0
 };
 
 /// CSR layout: group g is rows [offsets[g], offsets[g+1]). offsets has G + 1 entries,
@@ -174,6 +176,10 @@ inline host_layout validate_layout(const char* fn, const uniform_groups& g, std:
     fail(errc::invalid_layout, fn, "groups.num_groups is ", g.num_groups, ", expected >= 0");
   if (g.group_size < 0)
     fail(errc::invalid_layout, fn, "groups.group_size is ", g.group_size, ", expected >= 0");
+  if (g.group_size == 0 && g.num_groups > 0)
+    fail(errc::invalid_layout, fn, "groups.group_size is 0 but groups.num_groups is ", g.num_groups,
+         "; a uniform layout needs group_size >= 1 unless num_groups is 0 (describe "
+         "empty groups with ragged_groups)");
   if (g.group_size > 0 && g.num_groups > std::numeric_limits<std::int64_t>::max() / g.group_size)
     fail(errc::out_of_range, fn, "groups.num_groups * groups.group_size overflows");
   if (g.num_groups * g.group_size != rows)

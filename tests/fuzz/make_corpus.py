@@ -130,7 +130,12 @@ def pipeline_seeds():
     s["rows_mismatch"] = header(h3=0xFC) + seed(32) + uniform(4, 4) + bytes([1]) + rewards([0, 1] * 9)
     s["outputs_none_optional"] = header(h3=0x00) + seed(33) + uniform(8, 4) + rewards(binary_batch(rng, 8, 4))
     s["empty_batch"] = header() + seed(34) + uniform(0, 16)
-    s["empty_groups_only"] = header() + seed(35) + uniform(16, 0)
+    s["empty_groups_only"] = header(layout=1) + seed(35) + bytes([16]) + bytes(16)
+    s["uniform_empty_groups"] = header() + seed(35) + uniform(16, 0)
+    # Found by CI's fuzz run (timeout): corrupt uniform layout, num_groups = 0x7f << 48 groups of
+    # 0 rows; every O(G) loop ran for ages before uniform groups of 0 rows were rejected.
+    s["uniform_empty_groups_huge"] = (header(h3=0xF3) + seed(36) + uniform(4, 0) + bytes([1, 0x7F]) +
+                                      struct.pack("<q", 0x7F << 48))
     s["empty_input"] = b""
     s["step_beyond_total"] = (header(transform=1, h2=0x80) + bytes([5, 2, EDGE["1"] + 0, 0]) +
                               seed(36) + uniform(4, 4) + rewards([0, 1] * 8))
