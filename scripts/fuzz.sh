@@ -4,10 +4,14 @@
 # violated invariant; the failing input is left in build/fuzz/artifacts/. docs/fuzzing.md.
 #   scripts/fuzz.sh [SECONDS]       both harnesses, in parallel
 #   FUZZ_TARGETS=csv scripts/fuzz.sh 600   one of them
+#   FUZZ_SEED=1 scripts/fuzz.sh 60          a fixed libFuzzer seed (what .ci/run does), so that
+#                                           the CI gate replays the same mutations every time
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 targets="${FUZZ_TARGETS:-pipeline csv}"
+seed_args=()
+if [ -n "${FUZZ_SEED:-}" ]; then seed_args=(-seed="$FUZZ_SEED"); fi
 scripts/setup.sh fuzz
 
 build=build/fuzz
@@ -23,11 +27,13 @@ mkdir -p "$build/artifacts"
 pids=()
 for t in $targets; do
   work="$build/corpus/$t"  # grows with what the fuzzer finds; the seeds stay untouched
+  # With a fixed seed, start from the seeds alone so that the run is the same every time.
+  if [ -n "${FUZZ_SEED:-}" ]; then rm -rf "$work"; fi
   mkdir -p "$work"
   echo "fuzz: $t for ${seconds} s (log $build/$t.log)"
   "$build/tests/fuzz/shuffle_r1_fuzz_$t" "$work" "tests/fuzz/corpus/$t" \
     -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len=8192 \
-    -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" >"$build/$t.log" 2>&1 &
+    -print_final_stats=1 "${seed_args[@]}" -artifact_prefix="$build/artifacts/$t-" >"$build/$t.log" 2>&1 &
   pids+=("$!")
 done
 status=0

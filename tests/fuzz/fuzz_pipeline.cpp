@@ -262,18 +262,29 @@ void run_case(const Layout& groups, const layout_case& lc, const std::vector<T>&
     if (!lc.known || m.size() < 2) continue;
     bool constant = true;
     double sum_a = 0.0, max_a = 0.0;
+    double lo = static_cast<double>(rewards[m[0]]), hi = lo;
     for (const std::int64_t r : m) {
       constant = constant && std::memcmp(&rewards[m[0]], &rewards[r], sizeof(T)) == 0;
       sum_a += static_cast<double>(out.advantages[r]);
       max_a = std::max(max_a, std::fabs(static_cast<double>(out.advantages[r])));
+      lo = std::min(lo, static_cast<double>(rewards[r]));
+      hi = std::max(hi, static_cast<double>(rewards[r]));
     }
     if (constant)
       for (const std::int64_t r : m)
         require(out.advantages[r] == T(0),
                 "a constant group has a non-zero advantage at row " + std::to_string(r));
-    if (est != sr::estimator::batch_std) {
+    if (est != sr::estimator::batch_std && hi > lo) {
+      // Each advantage is c * (x_i - mu) with mu the group mean rounded to double, off the true
+      // mean by up to about 2^-52 max|x|; so the sum is off by n * c * 2^-52 max|x| on top of
+      // the rounding of each term, where c <= max_a / ((hi - lo) / 2). That term dominates when
+      // the rewards of a group differ in their last few hundred ulps (e.g. 3.6838007914811803e279
+      // and 3.6838007914813097e279 under rloo: advantages +-1.29e266 that sum to 1e264).
       const double n = static_cast<double>(m.size());
-      const double tol = n * max_a * (sizeof(T) == 4 ? 1e-5 : 1e-12) +
+      const double magnitude = std::max(std::fabs(lo), std::fabs(hi));
+      const double spread = std::isfinite(hi - lo) ? hi - lo : 2 * (hi / 2 - lo / 2);
+      const double mean_error = magnitude / spread * 0x1p-49;  // hi > lo: spread > 0
+      const double tol = n * max_a * ((sizeof(T) == 4 ? 1e-5 : 1e-12) + mean_error) +
                          n * 4 * static_cast<double>(std::numeric_limits<T>::denorm_min());
       require(std::fabs(sum_a) <= tol,
               "group advantages do not sum to 0 (sum " + std::to_string(sum_a) + ")");

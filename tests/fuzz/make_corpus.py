@@ -131,6 +131,10 @@ def pipeline_seeds():
     s["outputs_none_optional"] = header(h3=0x00) + seed(33) + uniform(8, 4) + rewards(binary_batch(rng, 8, 4))
     s["empty_batch"] = header() + seed(34) + uniform(0, 16)
     s["empty_groups_only"] = header(layout=1) + seed(35) + bytes([16]) + bytes(16)
+    # Found by a fuzz run: rloo on two double rewards 260 ulps apart near 3.7e279; the rounded
+    # mean makes the advantages sum to 1e264 (of +-1.29e266), within the documented bound.
+    s["rloo_close_huge_rewards"] = (header(est=2) + seed(37) + uniform(1, 2) +
+                                    rewards([-3.6838007914811803e279, -3.6838007914813097e279]))
     s["uniform_empty_groups"] = header() + seed(35) + uniform(16, 0)
     # Found by CI's fuzz run (timeout): corrupt uniform layout, num_groups = 0x7f << 48 groups of
     # 0 rows; every O(G) loop ran for ages before uniform groups of 0 rows were rejected.
