@@ -362,3 +362,48 @@ TEST_CASE("shuffle: bad options and weights are refused and nothing is written")
   CHECK_THROWS_WITH_AS((void)sr::shuffle_pairs(sr::cpu, w, small, o),
                        doctest::Contains("order has 1 entries, needs 2"), sr::error);
 }
+
+TEST_CASE("shuffle: the vectorized Philox batches give the words of the scalar generator") {
+  // draw_words picks AVX-512, AVX2 or the portable loop at run time; each path this CPU can run
+  // must give, for every draw of a batch, the words of philox4x32_10 on that draw's counter.
+  namespace cpu = sr::detail::cpu;
+  constexpr int half = cpu::draw_batch / 2;
+  const std::uint64_t seeds[] = {0, 1, 0x0123456789ABCDEFull, ~std::uint64_t{0}};
+  const std::uint32_t firsts[] = {0, 16, 0x7FFFFFF0u, 0xFFFFFFF0u};
+  int paths_checked = 0;
+  for (const std::uint64_t seed : seeds)
+    for (const std::uint32_t first : firsts) {
+      const sr::philox_key key = sr::philox_key_from_seed(seed);
+      const std::uint32_t c1 = (3u << 24) | 5u, round = 7, step = 0xFFFFFFFFu;
+      std::uint64_t expect[2][half];
+      for (int b = 0; b < half; ++b) {
+        const sr::philox_block x = sr::philox4x32_10(
+            sr::philox_block{{first + static_cast<std::uint32_t>(b), c1, round, step}}, key);
+        expect[0][b] = (std::uint64_t{x.v[1]} << 32) | x.v[0];
+        expect[1][b] = (std::uint64_t{x.v[3]} << 32) | x.v[2];
+      }
+      const auto check = [&](auto fill) {
+        std::uint64_t got[2][half] = {};
+        fill(got);
+        for (int b = 0; b < half; ++b) {
+          CHECK(got[0][b] == expect[0][b]);
+          CHECK(got[1][b] == expect[1][b]);
+        }
+        ++paths_checked;
+      };
+      check([&](std::uint64_t(*w)[half]) {
+        cpu::draw_words_portable(key, c1, round, step, first, w);
+      });
+      check([&](std::uint64_t(*w)[half]) { cpu::draw_words(key, c1, round, step, first, w); });
+#if SHUFFLE_R1_X86_SIMD
+      if (cpu::has_avx2())
+        check(
+            [&](std::uint64_t(*w)[half]) { cpu::draw_words_avx2(key, c1, round, step, first, w); });
+      if (cpu::has_avx512())
+        check([&](std::uint64_t(*w)[half]) {
+          cpu::draw_words_avx512(key, c1, round, step, first, w);
+        });
+#endif
+    }
+  CHECK(paths_checked >= 2 * 16);
+}

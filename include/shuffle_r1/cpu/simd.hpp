@@ -1,12 +1,12 @@
 /// @file cpu/simd.hpp
 /// @brief Run-time selection of the CPU kernels' instruction set. Internal.
 ///
-/// The hot kernels exist twice: portable C++ (any compiler, any CPU) and AVX-512 versions
-/// compiled with GCC/clang `target` attributes, so that a default (x86-64 baseline) build still
-/// uses AVX-512 on CPUs that have it, chosen once at run time with `__builtin_cpu_supports`. Both
-/// versions perform the same IEEE-754 operations on the same operands in the same order, so they
-/// give bit-identical results (tests compare them bit for bit); the choice only changes speed.
-/// Define SHUFFLE_R1_NO_SIMD to compile the portable versions only.
+/// The hot kernels exist as portable C++ (any compiler, any CPU), AVX2 clones of it and AVX-512
+/// versions, compiled with GCC/clang `target` attributes, so that a default (x86-64 baseline)
+/// build still uses AVX2 or AVX-512 on CPUs that have them, chosen once at run time with
+/// `__builtin_cpu_supports`. All versions perform the same IEEE-754 operations on the same operands
+/// in the same order, so they give bit-identical results (tests compare them bit for bit); the
+/// choice only changes speed. Define SHUFFLE_R1_NO_SIMD to compile the portable versions only.
 #pragma once
 
 #ifndef SHUFFLE_R1_CONFIG_INCLUDED
@@ -45,6 +45,15 @@
 #endif
 /// The same for a lambda (placed after the parameter list).
 #define SHUFFLE_R1_AVX512_INLINE_LAMBDA SHUFFLE_R1_AVX512 __attribute__((always_inline))
+/// AVX2 clones of portable kernels (no FMA: AVX2 does not imply it, and contraction is off
+/// anyway). `flatten` inlines the portable code into the clone, so that the compiler
+/// vectorizes it with 256-bit registers; the operations stay the portable ones.
+#if defined(__clang__)
+#define SHUFFLE_R1_AVX2 __attribute__((target("avx2,bmi,bmi2,popcnt"), flatten))
+#else
+#define SHUFFLE_R1_AVX2 \
+  __attribute__((target("avx2,bmi,bmi2,popcnt"), optimize("fp-contract=off"), flatten))
+#endif
 #endif
 
 namespace shuffle_r1::detail::cpu {
@@ -54,6 +63,17 @@ inline bool has_avx512() noexcept {
 #if SHUFFLE_R1_X86_SIMD
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+/// True when the AVX2 clones may run: compiled in and supported by this CPU.
+inline bool has_avx2() noexcept {
+#if SHUFFLE_R1_X86_SIMD
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
+                          __builtin_cpu_supports("popcnt");
   return yes;
 #else
   return false;
