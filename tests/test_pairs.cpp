@@ -285,11 +285,13 @@ TEST_CASE("pairs: empty batch") {
   CHECK(sr::select_pairs(sr::cpu, a, sr::uniform_groups{0, 16}, p, w) == 0);
 }
 
-TEST_CASE_TEMPLATE("pairs: the AVX-512 ranker is bit-identical to the portable one", T, float,
+TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable one", T, float,
                    double) {
   // Every small size (1..64 rows, all register counts), ties, ragged and indexed layouts: the
   // dispatching kernel and the forced-portable kernel must write the same pairs and weights.
-  INFO("AVX-512 kernel in use: " << sr::detail::cpu::has_avx512());
+  // The dispatching kernel runs the AVX-512 ranker where the CPU has it, else the AVX2 clone.
+  INFO("AVX-512 kernel in use: " << sr::detail::cpu::has_avx512()
+                                 << ", AVX2 clone: " << sr::detail::cpu::has_avx2());
   std::mt19937_64 rng(21);
   for (int trial = 0; trial < 60; ++trial) {
     const auto sizes = test::random_sizes(rng, 1 + trial % 9, 1, trial < 30 ? 20 : 70, false);
