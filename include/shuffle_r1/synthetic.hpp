@@ -23,8 +23,9 @@ namespace shuffle_r1 {
 /// @par Determinism A pure function of (prompts, rollouts, seed): Philox of (seed, row).
 /// @par Complexity O(prompts * rollouts).
 template <class T>
-void synthetic_rewards(std::int64_t prompts, std::int64_t rollouts, std::uint64_t seed,
-                       host_span<T> rewards) {
+SHUFFLE_R1_STRICT_FP void synthetic_rewards(std::int64_t prompts, std::int64_t rollouts,
+                                            std::uint64_t seed, host_span<T> rewards) {
+  SHUFFLE_R1_STRICT_FP_BODY
   constexpr const char* fn = "synthetic_rewards";
   if (prompts < 0 || rollouts < 0)
     detail::fail(errc::invalid_argument, fn, "prompts = ", prompts, " and rollouts = ", rollouts,

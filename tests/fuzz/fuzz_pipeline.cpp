@@ -174,6 +174,25 @@ constexpr T sentinel_value() {
   return static_cast<T>(-12345.25);
 }
 
+/// Sizes of the outputs of one call (0: the output is not given).
+struct output_sizes {
+  std::size_t advantages, pairs, order, weights, rows, mean, stdev;
+};
+
+/// Outputs of the given sizes, filled with sentinels (the checks compare against them).
+template <class T>
+buffers<T> sentinel_buffers(const output_sizes& n) {
+  buffers<T> b;
+  b.advantages.assign(n.advantages, sentinel_value<T>());
+  b.pairs.assign(n.pairs, sentinel_index);
+  b.order.assign(n.order, sentinel_index);
+  b.weights.assign(n.weights, sentinel_value<T>());
+  b.rows.assign(n.rows, sentinel_index);
+  b.mean.assign(n.mean, -1.5);
+  b.stdev.assign(n.stdev, -1.5);
+  return b;
+}
+
 template <class V>
 bool untouched_from(const std::vector<V>& v, std::size_t from, V s) {
   for (std::size_t i = from; i < v.size(); ++i)
@@ -204,15 +223,16 @@ void run_case(const Layout& groups, const layout_case& lc, const std::vector<T>&
   const std::int64_t G = planned ? plan.groups : 0;
   const std::int64_t K = planned ? plan.pairs : B;
   const std::int64_t order_n = planned ? plan.order : B;
-  buffers<T> out;
+  const auto sized = [](std::int64_t n) { return static_cast<std::size_t>(n); };
+  const output_sizes sizes{sized(B),
+                           sized(2 * K + slack),
+                           sized(order_n + slack),
+                           out_flags & 1 ? sized(K + slack) : 0,
+                           out_flags & 2 ? sized(2 * order_n + slack) : 0,
+                           out_flags & 4 ? sized(G) : 0,
+                           out_flags & 8 ? sized(G) : 0};
+  buffers<T> out = sentinel_buffers<T>(sizes);
   const T sv = sentinel_value<T>();
-  out.advantages.assign(static_cast<std::size_t>(B), sv);
-  out.pairs.assign(static_cast<std::size_t>(2 * K + slack), sentinel_index);
-  out.order.assign(static_cast<std::size_t>(order_n + slack), sentinel_index);
-  if (out_flags & 1) out.weights.assign(static_cast<std::size_t>(K + slack), sv);
-  if (out_flags & 2) out.rows.assign(static_cast<std::size_t>(2 * order_n + slack), sentinel_index);
-  if (out_flags & 4) out.mean.assign(static_cast<std::size_t>(G), -1.5);
-  if (out_flags & 8) out.stdev.assign(static_cast<std::size_t>(G), -1.5);
 
   static sr::pipeline_workspace<T> shared;  // reused across inputs
   sr::pipeline_summary sum;
@@ -299,14 +319,7 @@ void run_case(const Layout& groups, const layout_case& lc, const std::vector<T>&
               "a pair of weight 0 was drawn at order[" + std::to_string(i) + "]");
 
   // Same result from a fresh workspace.
-  buffers<T> again;
-  again.advantages.assign(out.advantages.size(), sv);
-  again.pairs.assign(out.pairs.size(), sentinel_index);
-  again.order.assign(out.order.size(), sentinel_index);
-  again.weights.assign(out.weights.size(), sv);
-  again.rows.assign(out.rows.size(), sentinel_index);
-  again.mean.assign(out.mean.size(), -1.5);
-  again.stdev.assign(out.stdev.size(), -1.5);
+  buffers<T> again = sentinel_buffers<T>(sizes);
   sr::pipeline_workspace<T> fresh;
   const sr::pipeline_summary sum2 =
       sr::run_pipeline(sr::cpu, sr::host_span<const T>(rewards.data(), rewards.size()), groups, cfg,

@@ -380,11 +380,14 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t uniform_lanes(const T* x, const host_la
   return g;
 }
 
-/// uniform_lanes for the padded width of L.uniform (2..32).
+/// uniform_lanes for the padded width of L.uniform (2..32). Strict FP like its callees, so that
+/// inlining them here cannot let the compiler contract their operations.
 template <class T>
-inline std::int64_t uniform_lanes_any(const T* x, const host_layout& L, std::int64_t g, T* out,
-                                      const norm_plan& plan, const group_stats_out& stats,
-                                      advantage_summary& summary) {
+SHUFFLE_R1_STRICT_FP inline std::int64_t uniform_lanes_any(const T* x, const host_layout& L,
+                                                           std::int64_t g, T* out,
+                                                           const norm_plan& plan,
+                                                           const group_stats_out& stats,
+                                                           advantage_summary& summary) {
   switch (padded_width(L.uniform)) {
     case 2:
       return uniform_lanes<T, 2>(x, L, g, out, plan, stats, summary);
