@@ -380,28 +380,6 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t uniform_lanes(const T* x, const host_la
   return g;
 }
 
-/// uniform_lanes for the padded width of L.uniform (2..32). Strict FP like its callees, so that
-/// inlining them here cannot let the compiler contract their operations.
-template <class T>
-SHUFFLE_R1_STRICT_FP inline std::int64_t uniform_lanes_any(const T* x, const host_layout& L,
-                                                           std::int64_t g, T* out,
-                                                           const norm_plan& plan,
-                                                           const group_stats_out& stats,
-                                                           advantage_summary& summary) {
-  switch (padded_width(L.uniform)) {
-    case 2:
-      return uniform_lanes<T, 2>(x, L, g, out, plan, stats, summary);
-    case 4:
-      return uniform_lanes<T, 4>(x, L, g, out, plan, stats, summary);
-    case 8:
-      return uniform_lanes<T, 8>(x, L, g, out, plan, stats, summary);
-    case 16:
-      return uniform_lanes<T, 16>(x, L, g, out, plan, stats, summary);
-    default:
-      return uniform_lanes<T, 32>(x, L, g, out, plan, stats, summary);
-  }
-}
-
 /// Computes the batch-wide sigma of the batch_std estimator: canonical sums over all rows in
 /// batch order, in the global scale.
 template <class T>
@@ -586,7 +564,23 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
   // Without the AVX-512 kernel (or past its groups): uniform groups of 2..32 rows four at a time
   // (a block that needs rescaling, e.g. batch_std with an active global scale, falls back inside).
   if (L.rows == nullptr && L.uniform >= 2 && L.uniform <= sum_chunk && g < L.groups) {
-    g = uniform_lanes_any(x, L, g, out, plan, stats, summary);
+    switch (padded_width(L.uniform)) {
+      case 2:
+        g = uniform_lanes<T, 2>(x, L, g, out, plan, stats, summary);
+        break;
+      case 4:
+        g = uniform_lanes<T, 4>(x, L, g, out, plan, stats, summary);
+        break;
+      case 8:
+        g = uniform_lanes<T, 8>(x, L, g, out, plan, stats, summary);
+        break;
+      case 16:
+        g = uniform_lanes<T, 16>(x, L, g, out, plan, stats, summary);
+        break;
+      default:
+        g = uniform_lanes<T, 32>(x, L, g, out, plan, stats, summary);
+        break;
+    }
   }
   for (; g < L.groups; ++g) {
     const std::int64_t n = L.size(g);
