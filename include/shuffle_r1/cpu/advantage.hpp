@@ -13,6 +13,7 @@
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/advantage_avx2.hpp>
 #include <shuffle_r1/cpu/advantage_avx512.hpp>
 #include <shuffle_r1/cpu/simd.hpp>
 #include <shuffle_r1/detail/advantage_math.hpp>
@@ -58,8 +59,8 @@ namespace detail::cpu {
 struct norm_scratch {
   std::vector<double> x, d, q;   // values of groups larger than one chunk
   std::vector<double> partials;  // canonical-sum partials
-  // AVX-512 uniform path: what the validation scan computed per chunk of 64 groups
-  std::vector<double> chunk_mu;            // group means, 8 per block (lane order)
+  // SIMD uniform path: what the validation scan computed per chunk of 64 groups
+  std::vector<double> chunk_mu;            // group means, one vector per block (lane order)
   std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group
   std::vector<std::uint8_t> chunk_scaled;  // the chunk needs the portable rescaling path
 };
@@ -453,31 +454,69 @@ SHUFFLE_R1_STRICT_FP inline group_result portable_group(const T* x, const host_l
 }
 
 #if SHUFFLE_R1_X86_SIMD
-/// Whether the AVX-512 kernel handles this layout: uniform groups of 8, 16 or 32 rows.
-inline int avx512_group_size(const host_layout& L) noexcept {
-  if (L.rows != nullptr || !has_avx512()) return 0;
+/// Whether a SIMD kernel (AVX-512, else AVX2) handles this layout: uniform groups of 8, 16 or 32
+/// rows. Returns the group size, or 0.
+inline int simd_group_size(const host_layout& L) noexcept {
+  if (L.rows != nullptr || !(has_avx512() || has_avx2())) return 0;
   return L.uniform == 8 || L.uniform == 16 || L.uniform == 32 ? static_cast<int>(L.uniform) : 0;
 }
 
-/// The validation scan of the AVX-512 path, fused with the first pass (means, constant groups)
-/// for the leading full blocks of eight groups. Returns whether every reward there is finite and
-/// their largest magnitude; s.chunk_* receive the per-chunk results. Returns the number of
-/// groups covered (a multiple of 8).
-template <class T, int P>
-inline std::int64_t scan_avx512(const T* x, std::int64_t G, norm_scratch& s, bool& finite,
-                                double& max_abs) {
-  const std::int64_t covered = G / avx512::block * avx512::block;
-  const std::int64_t chunks = (covered + avx512::chunk_groups - 1) / avx512::chunk_groups;
+/// The SIMD normalization kernel of one instruction set: Wide = AVX-512 (blocks of 8 groups),
+/// otherwise AVX2 (blocks of 4). Both work in chunks of norm_chunk_groups groups.
+template <bool Wide>
+struct norm_simd {
+  static constexpr int block = Wide ? avx512::block : avx2::block;
+  static constexpr int chunk_blocks = norm_chunk_groups / block;
+
+  template <class T, int P>
+  static norm_chunk_scan scan(const T* x, int blocks, double* mu) {
+    if constexpr (Wide) {
+      return avx512::scan_chunk<T, P>(x, blocks, mu);
+    } else {
+      return avx2::scan_chunk<T, P>(x, blocks, mu);
+    }
+  }
+
+  template <class T, int P, bool Stream>
+  static void normalize(const T* x, T* out, int blocks, const double* mu, std::uint64_t zv,
+                        const norm_plan& plan, double* mean, double* sd) {
+    if constexpr (Wide) {
+      avx512::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof, plan.eps,
+                                            plan.batch_den, mean, sd);
+    } else {
+      avx2::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof, plan.eps,
+                                          plan.batch_den, mean, sd);
+    }
+  }
+
+  static void fence() {
+    if constexpr (Wide) {
+      avx512::store_fence();
+    } else {
+      avx2::store_fence();
+    }
+  }
+};
+
+/// The validation scan of the SIMD path, fused with the first pass (means, constant groups) for
+/// the leading full blocks of K::block groups. Returns whether every reward there is finite and
+/// their largest magnitude; s.chunk_* receive the per-chunk results. Returns the number of groups
+/// covered (a multiple of K::block).
+template <class K, class T, int P>
+inline std::int64_t scan_simd_isa(const T* x, std::int64_t G, norm_scratch& s, bool& finite,
+                                  double& max_abs) {
+  const std::int64_t covered = G / K::block * K::block;
+  const std::int64_t chunks = (covered + norm_chunk_groups - 1) / norm_chunk_groups;
   s.chunk_mu.resize(static_cast<std::size_t>(covered));
   s.chunk_zv.resize(static_cast<std::size_t>(chunks));
   s.chunk_scaled.resize(static_cast<std::size_t>(chunks));
   finite = true;
   max_abs = 0.0;
   for (std::int64_t c = 0; c < chunks; ++c) {
-    const std::int64_t g = c * avx512::chunk_groups;
-    const int blocks = static_cast<int>(
-        std::min<std::int64_t>(avx512::chunk_blocks, (covered - g) / avx512::block));
-    const avx512::chunk_scan r = avx512::scan_chunk<T, P>(x + g * P, blocks, s.chunk_mu.data() + g);
+    const std::int64_t g = c * norm_chunk_groups;
+    const int blocks =
+        static_cast<int>(std::min<std::int64_t>(K::chunk_blocks, (covered - g) / K::block));
+    const norm_chunk_scan r = K::template scan<T, P>(x + g * P, blocks, s.chunk_mu.data() + g);
     finite = finite && r.finite;
     max_abs = std::max(max_abs, r.max_abs);
     s.chunk_zv[static_cast<std::size_t>(c)] = r.zero_variance;
@@ -486,32 +525,39 @@ inline std::int64_t scan_avx512(const T* x, std::int64_t G, norm_scratch& s, boo
   return covered;
 }
 
-/// Uniform groups of 8, 16 or 32 rows with AVX-512, in chunks of 64 groups, after scan_avx512.
-/// Returns the number of leading groups done (a multiple of 8).
+/// scan_simd_isa with the widest kernel this CPU has.
 template <class T, int P>
-inline std::int64_t uniform_avx512(const T* x, std::int64_t G, T* out, const norm_plan& plan,
-                                   const group_stats_out& stats, const host_layout& L,
-                                   norm_scratch& s, advantage_summary& summary) {
-  const std::int64_t covered = G / avx512::block * avx512::block;
+inline std::int64_t scan_simd(const T* x, std::int64_t G, norm_scratch& s, bool& finite,
+                              double& max_abs) {
+  return has_avx512() ? scan_simd_isa<norm_simd<true>, T, P>(x, G, s, finite, max_abs)
+                      : scan_simd_isa<norm_simd<false>, T, P>(x, G, s, finite, max_abs);
+}
+
+/// Uniform groups of 8, 16 or 32 rows with a SIMD kernel, in chunks of norm_chunk_groups groups,
+/// after scan_simd_isa with the same K. Returns the number of leading groups done (a multiple of
+/// K::block).
+template <class K, class T, int P>
+inline std::int64_t uniform_simd_isa(const T* x, std::int64_t G, T* out, const norm_plan& plan,
+                                     const group_stats_out& stats, const host_layout& L,
+                                     norm_scratch& s, advantage_summary& summary) {
+  const std::int64_t covered = G / K::block * K::block;
   // Outputs far larger than the caches bypass them (no read-for-ownership of the destination).
   const bool stream =
       covered * P * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t{64} << 20) &&
       reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
-  for (std::int64_t g = 0, c = 0; g < covered; g += avx512::chunk_groups, ++c) {
-    const int blocks = static_cast<int>(
-        std::min<std::int64_t>(avx512::chunk_blocks, (covered - g) / avx512::block));
-    const std::int64_t end = g + blocks * avx512::block;
+  for (std::int64_t g = 0, c = 0; g < covered; g += norm_chunk_groups, ++c) {
+    const int blocks =
+        static_cast<int>(std::min<std::int64_t>(K::chunk_blocks, (covered - g) / K::block));
+    const std::int64_t end = g + blocks * K::block;
     const std::uint64_t zv = s.chunk_zv[static_cast<std::size_t>(c)];
     if (!s.chunk_scaled[static_cast<std::size_t>(c)]) {
       double* mean = stats.mean.empty() ? nullptr : stats.mean.data() + g;
       double* sd = stats.std.empty() ? nullptr : stats.std.data() + g;
       const double* mu = s.chunk_mu.data() + g;
       if (stream) {
-        avx512::normalize_chunk<T, P, true>(x + g * P, out + g * P, blocks, mu, zv, plan.kind,
-                                            plan.ddof, plan.eps, plan.batch_den, mean, sd);
+        K::template normalize<T, P, true>(x + g * P, out + g * P, blocks, mu, zv, plan, mean, sd);
       } else {
-        avx512::normalize_chunk<T, P, false>(x + g * P, out + g * P, blocks, mu, zv, plan.kind,
-                                             plan.ddof, plan.eps, plan.batch_den, mean, sd);
+        K::template normalize<T, P, false>(x + g * P, out + g * P, blocks, mu, zv, plan, mean, sd);
       }
       summary.zero_variance_groups += popcount64(zv);
     } else {
@@ -523,8 +569,18 @@ inline std::int64_t uniform_avx512(const T* x, std::int64_t G, T* out, const nor
       }
     }
   }
-  if (stream) avx512::store_fence();
+  if (stream) K::fence();
   return covered;
+}
+
+/// uniform_simd_isa with the kernel scan_simd chose.
+template <class T, int P>
+inline std::int64_t uniform_simd(const T* x, std::int64_t G, T* out, const norm_plan& plan,
+                                 const group_stats_out& stats, const host_layout& L,
+                                 norm_scratch& s, advantage_summary& summary) {
+  return has_avx512()
+             ? uniform_simd_isa<norm_simd<true>, T, P>(x, G, out, plan, stats, L, s, summary)
+             : uniform_simd_isa<norm_simd<false>, T, P>(x, G, out, plan, stats, L, s, summary);
 }
 #endif
 
@@ -544,24 +600,24 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
   }
   std::int64_t g = 0;
 #if SHUFFLE_R1_X86_SIMD
-  // The AVX-512 path needs the validation scan's per-chunk results (validate_normalize).
-  if (avx512_group_size(L) != 0 && !plan.global.active) {
+  // The SIMD path needs the validation scan's per-chunk results (validate_normalize).
+  if (simd_group_size(L) != 0 && !plan.global.active) {
     switch (L.uniform) {
       case 8:
-        g = uniform_avx512<T, 8>(x, L.groups, out, plan, stats, L, s, summary);
+        g = uniform_simd<T, 8>(x, L.groups, out, plan, stats, L, s, summary);
         break;
       case 16:
-        g = uniform_avx512<T, 16>(x, L.groups, out, plan, stats, L, s, summary);
+        g = uniform_simd<T, 16>(x, L.groups, out, plan, stats, L, s, summary);
         break;
       case 32:
-        g = uniform_avx512<T, 32>(x, L.groups, out, plan, stats, L, s, summary);
+        g = uniform_simd<T, 32>(x, L.groups, out, plan, stats, L, s, summary);
         break;
       default:
         break;
     }
   }
 #endif
-  // Without the AVX-512 kernel (or past its groups): uniform groups of 2..32 rows four at a time
+  // Without a SIMD kernel (or past its groups): uniform groups of 2..32 rows four at a time
   // (a block that needs rescaling, e.g. batch_std with an active global scale, falls back inside).
   if (L.rows == nullptr && L.uniform >= 2 && L.uniform <= sum_chunk && g < L.groups) {
     switch (padded_width(L.uniform)) {
@@ -621,6 +677,10 @@ template <class T>
 SHUFFLE_R1_AVX512 bool scan_values_avx512(const T* x, std::size_t n, bits_t<T>& max_abs_bits) {
   return scan_values(x, n, max_abs_bits);
 }
+template <class T>
+SHUFFLE_R1_AVX2 bool scan_values_avx2(const T* x, std::size_t n, bits_t<T>& max_abs_bits) {
+  return scan_values(x, n, max_abs_bits);
+}
 #endif
 
 /// scan_values with the widest instruction set available.
@@ -628,6 +688,7 @@ template <class T>
 inline bool scan_values_fast(const T* x, std::size_t n, bits_t<T>& max_abs_bits) {
 #if SHUFFLE_R1_X86_SIMD
   if (has_avx512()) return scan_values_avx512(x, n, max_abs_bits);
+  if (has_avx2()) return scan_values_avx2(x, n, max_abs_bits);
 #endif
   return scan_values(x, n, max_abs_bits);
 }
@@ -674,19 +735,19 @@ inline double validate_normalize(const char* fn, host_span<const T> rewards, con
   bits_t<T> top = 0;
   bool finite = true;
   double max_abs = 0.0;
-  std::size_t scanned = 0;  // leading rows covered by the fused AVX-512 scan
+  std::size_t scanned = 0;  // leading rows covered by the fused SIMD scan
 #if SHUFFLE_R1_X86_SIMD
-  if (const int P = avx512_group_size(L)) {
+  if (const int P = simd_group_size(L)) {
     std::int64_t groups = 0;
     switch (P) {
       case 8:
-        groups = scan_avx512<T, 8>(rewards.data(), L.groups, scratch, finite, max_abs);
+        groups = scan_simd<T, 8>(rewards.data(), L.groups, scratch, finite, max_abs);
         break;
       case 16:
-        groups = scan_avx512<T, 16>(rewards.data(), L.groups, scratch, finite, max_abs);
+        groups = scan_simd<T, 16>(rewards.data(), L.groups, scratch, finite, max_abs);
         break;
       default:
-        groups = scan_avx512<T, 32>(rewards.data(), L.groups, scratch, finite, max_abs);
+        groups = scan_simd<T, 32>(rewards.data(), L.groups, scratch, finite, max_abs);
         break;
     }
     scanned = static_cast<std::size_t>(groups * P);

@@ -24,6 +24,23 @@
 #include <cstdint>
 #include <type_traits>
 
+namespace shuffle_r1::detail::cpu {
+
+/// Groups per chunk of the SIMD normalization kernels (AVX-512 and AVX2): a chunk's rewards stay
+/// in L1 across its passes, and its constant groups fit one 64-bit mask.
+inline constexpr int norm_chunk_groups = 64;
+
+/// What the validation scan of a chunk learns: finiteness, the largest magnitude, constant groups,
+/// whether a group needs rescaling (doubles only).
+struct norm_chunk_scan {
+  std::uint64_t zero_variance = 0;  // bit: group index within the chunk
+  bool finite = true;
+  bool needs_scaling = false;
+  double max_abs = 0.0;
+};
+
+}  // namespace shuffle_r1::detail::cpu
+
 namespace shuffle_r1::detail::cpu::avx512 {
 
 /// Groups handled per iteration.
@@ -110,8 +127,7 @@ SHUFFLE_R1_AVX512_INLINE __m512d fold(const __m512d (&v)[V]) {
 /// Blocks of eight groups per chunk: the three passes below run over a chunk whose rewards stay
 /// in L1, so that every pass works on independent blocks and the out-of-order core overlaps them
 /// (one block alone is a long dependent chain of sums, a square root and divisions).
-inline constexpr int chunk_blocks = 8;
-inline constexpr int chunk_groups = block * chunk_blocks;
+inline constexpr int chunk_blocks = norm_chunk_groups / block;
 
 /// Loads group g's rows of a block.
 template <class T, int P>
@@ -120,25 +136,15 @@ SHUFFLE_R1_AVX512_INLINE void load_group(const T* x, int g, __m512d (&v)[P / 8])
     v[k] = load8(x + g * P + 8 * k);
 }
 
-/// What the validation scan of a chunk learns: finiteness, the largest magnitude, constant groups,
-/// whether a group needs rescaling (doubles only), and the group means (one vector per block,
-/// group g of block b in lane kGroupLane[g]).
-struct chunk_scan {
-  std::uint64_t zero_variance = 0;  // bit b * 8 + g
-  bool finite = true;
-  bool needs_scaling = false;
-  double max_abs = 0.0;
-};
-
 /// Pass 1 over `blocks` (1..chunk_blocks) blocks of eight uniform groups of P rows at x: the
 /// validation of the rewards (finite) fused with the means, so that a memory-bound batch is
 /// read for validation and for the means at once. Writes the means to mu[0..blocks).
 template <class T, int P>
-SHUFFLE_R1_AVX512 inline chunk_scan scan_chunk(const T* x, int blocks, double* mu) {
+SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double* mu) {
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(P == 8 || P == 16 || P == 32, "AVX-512 kernel: groups of 8, 16 or 32 rows");
   constexpr int V = P / 8;
-  chunk_scan res;
+  norm_chunk_scan res;
   const __m512d n = _mm512_set1_pd(static_cast<double>(P));
   const __m512d sign_off = _mm512_castsi512_pd(_mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll));
   const __m512d inf = _mm512_set1_pd(HUGE_VAL);
@@ -195,7 +201,7 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
   // Float rewards are converted once, in pass 2, and kept as doubles for pass 3 (8 KB for
   // P = 16, in L1).
   constexpr bool convert = std::is_same_v<T, float>;
-  alignas(64) double xd[convert ? chunk_groups * P : 1];
+  alignas(64) double xd[convert ? norm_chunk_groups * P : 1];
 
   // Pass 2: sums of deviations and squares, variance, denominators.
   for (int b = 0; b < blocks; ++b) {

@@ -54,6 +54,13 @@
 #define SHUFFLE_R1_AVX2 \
   __attribute__((target("avx2,bmi,bmi2,popcnt"), optimize("fp-contract=off"), flatten))
 #endif
+/// Small AVX2 helpers that take or return vectors: always inlined into their AVX2 caller.
+#if defined(__clang__)
+#define SHUFFLE_R1_AVX2_INLINE __attribute__((target("avx2,bmi,bmi2,popcnt"), always_inline)) inline
+#else
+#define SHUFFLE_R1_AVX2_INLINE \
+  __attribute__((target("avx2,bmi,bmi2,popcnt"), optimize("fp-contract=off"), always_inline)) inline
+#endif
 #endif
 
 namespace shuffle_r1::detail::cpu {
