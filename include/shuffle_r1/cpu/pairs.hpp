@@ -6,6 +6,7 @@
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/pairs_avx2.hpp>
 #include <shuffle_r1/cpu/pairs_avx512.hpp>
 #include <shuffle_r1/cpu/simd.hpp>
 #include <shuffle_r1/detail/det_math.hpp>
@@ -180,12 +181,35 @@ inline void rank_groups_portable(const T* adv, const host_layout& L, const pair_
 }
 
 #if SHUFFLE_R1_X86_SIMD
-/// Pass 1, the portable ranker compiled for AVX2 (8 float or 4 double comparisons per
-/// instruction instead of SSE2's 4 or 2): the same integer ranks.
+/// Pass 1 with AVX2: groups of up to 32 float or 16 double rows with avx2::rank_group
+/// (pairs_avx2.hpp), larger ones with the portable ranker compiled for AVX2 (flatten). The same
+/// integer ranks.
 template <class T>
 SHUFFLE_R1_AVX2 void rank_groups_avx2(const T* adv, const host_layout& L, const pair_options& o,
                                       std::int64_t g0, std::int64_t g1, std::int32_t* rank) {
-  rank_groups_portable(adv, L, o, g0, g1, rank);
+  const std::int64_t base = L.begin(g0);
+  T a[avx2::rank_limit<T>];
+  std::int64_t last_n = -1;
+  bool ranked = false;
+  for (std::int64_t g = g0; g < g1; ++g) {
+    const std::int64_t begin = L.begin(g), n = L.size(g);
+    if (n != last_n) {  // depends on n only
+      last_n = n;
+      ranked = ranked_small(n, pairs_kept(pairs_available(n), o));
+    }
+    if (!ranked) continue;
+    if (n > avx2::rank_limit<T>) {
+      rank_groups_portable(adv, L, o, g, g + 1, rank + (begin - base));
+      continue;
+    }
+    const T* values = adv + begin;
+    if (L.rows) {
+      for (std::int64_t k = 0; k < n; ++k)
+        a[k] = adv[L.rows[begin + k]];
+      values = a;
+    }
+    avx2::rank_group_any(values, static_cast<int>(n), rank + (begin - base));
+  }
 }
 
 /// Pass 1 for float groups of at most 16 rows on CPUs with AVX512CD and VPOPCNTDQ: ties from
@@ -348,10 +372,10 @@ inline void validate_finite(const char* fn, const char* what, host_span<const T>
   bool all_finite = true;
   for (std::size_t b = 0; b < v.size() && all_finite; b += block) {
     const std::size_t e = std::min(v.size(), b + block);
-    bool ok = true;
+    unsigned bad = 0;  // an integer OR vectorizes where `bool &=` does not (GCC 12)
     for (std::size_t i = b; i < e; ++i)
-      ok &= is_finite(v[i]);
-    all_finite = ok;
+      bad |= static_cast<unsigned>(!is_finite(v[i]));
+    all_finite = bad == 0;
   }
   if (all_finite) return;
   for (std::size_t i = 0; i < v.size(); ++i)
