@@ -407,3 +407,43 @@ TEST_CASE("shuffle: the vectorized Philox batches give the words of the scalar g
     }
   CHECK(paths_checked >= 2 * 16);
 }
+
+TEST_CASE_TEMPLATE("shuffle: the masses of the default transform are mass_of's on every path", T,
+                   float, double) {
+  // masses_of takes a branch-free loop for power / kappa 1 (with AVX2, a vector loop whose
+  // double -> integer truncation is done with exponent shifts); every mass must be the one the
+  // general per-weight mass_of gives. K sets the unit 2^(62 - ceil(log2 K)), i.e. which shifts
+  // the truncation needs; the weights include zero, the smallest positive values (mass 1) and
+  // the maximum (mass = unit).
+  std::mt19937_64 rng(77);
+  INFO("AVX2 path: " << sr::detail::cpu::has_avx2());
+  for (const std::int64_t K : {1, 2, 3, 4, 5, 7, 8, 9, 100, 1024, 1025, 65536, 1 << 20}) {
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<T> w(static_cast<std::size_t>(K));
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      for (auto& x : w) {
+        const double r = u(rng);
+        x = pattern == 0   ? T(r)
+            : pattern == 1 ? T(r < 0.3 ? 0.0 : r * 1e-3)
+                           : T(r < 0.2 ? std::numeric_limits<T>::denorm_min() : r * 1e30);
+      }
+      w[0] = T(0);
+      if (K > 1) w[static_cast<std::size_t>(K - 1)] = T(pattern == 2 ? 1e30 : 1.0);
+      CAPTURE(K);
+      CAPTURE(pattern);
+      const sr::shuffle_options o;  // power, kappa 1
+      const auto plan = sr::detail::cpu::plan_masses("test", sr::host_span<const T>(w), o);
+      std::vector<std::uint64_t> fast(static_cast<std::size_t>(K), 7);
+      const std::int64_t nonzero = sr::detail::cpu::masses_of(plan, w.data(), K, fast.data());
+      std::int64_t expected_nonzero = 0, mismatches = 0;
+      for (std::int64_t j = 0; j < K; ++j) {
+        const std::uint64_t slow = sr::detail::mass_of(plan, static_cast<double>(w[j]));
+        expected_nonzero += slow != 0;
+        mismatches += fast[static_cast<std::size_t>(j)] != slow;
+        if (j == K - 1 && K > 1) CHECK(slow == static_cast<std::uint64_t>(plan.unit));
+      }
+      CHECK(mismatches == 0);
+      CHECK(nonzero == expected_nonzero);
+    }
+  }
+}

@@ -171,6 +171,50 @@ SHUFFLE_R1_STRICT_FP inline mass_plan plan_masses(const char* fn, host_span<cons
   return m;
 }
 
+#if SHUFFLE_R1_X86_SIMD
+/// The vector part of masses_of's default-transform loop with AVX2, four weights at a time:
+/// the same divisions, multiplications and additions, then the truncation to an integer, for
+/// which AVX2 (unlike AVX-512) has no instruction: from the exponent e of units (a double in
+/// [0.5, 2^62 + 0.5]), the significand with its implicit bit shifted left by e - 52 or right by
+/// 52 - e (shifts by 64 or more, including "negative" counts, give 0), i.e. exactly the
+/// truncation of the scalar cast. Writes out[0..4 floor(K/4)), adds the positive weights to
+/// `nonzero`, returns the number of weights done.
+template <class T>
+SHUFFLE_R1_AVX2 std::int64_t masses_power1_avx2(const T* w, std::int64_t K, double w_ref,
+                                                double unit, std::uint64_t* out,
+                                                std::int64_t& nonzero) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  const __m256d ref = _mm256_set1_pd(w_ref), u = _mm256_set1_pd(unit), half = _mm256_set1_pd(0.5);
+  const __m256i mantissa = _mm256_set1_epi64x((std::int64_t{1} << 52) - 1);
+  const __m256i implicit = _mm256_set1_epi64x(std::int64_t{1} << 52);
+  const __m256i bias = _mm256_set1_epi64x(1023 + 52), one = _mm256_set1_epi64x(1);
+  const __m256i zero = _mm256_setzero_si256();
+  std::int64_t j = 0, positives = 0;
+  for (; j + 4 <= K; j += 4) {
+    __m256d v;
+    if constexpr (std::is_same_v<T, float>) {
+      v = _mm256_cvtps_pd(_mm_loadu_ps(w + j));
+    } else {
+      v = _mm256_loadu_pd(w + j);
+    }
+    const __m256d units = _mm256_add_pd(_mm256_mul_pd(_mm256_div_pd(v, ref), u), half);
+    const __m256i b = _mm256_castpd_si256(units);
+    const __m256i e = _mm256_sub_epi64(_mm256_srli_epi64(b, 52), bias);  // exponent - 52
+    const __m256i m = _mm256_or_si256(_mm256_and_si256(b, mantissa), implicit);
+    const __m256i q =
+        _mm256_or_si256(_mm256_sllv_epi64(m, e), _mm256_srlv_epi64(m, _mm256_sub_epi64(zero, e)));
+    const __m256d positive = _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_GT_OQ);
+    // (q | (q == 0)) & -positive, as in the scalar loop
+    const __m256i q1 = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi64(q, zero), one));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j),
+                        _mm256_and_si256(q1, _mm256_castpd_si256(positive)));
+    positives += popcount64(static_cast<std::uint64_t>(_mm256_movemask_pd(positive)));
+  }
+  nonzero += positives;
+  return j;
+}
+#endif
+
 /// mass_of for every weight (in one STRICT_FP function so that mass_of inlines); returns the
 /// number of non-zero masses.
 template <class T>
@@ -181,7 +225,12 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
   if (m.kind == transform::power && m.coeff == 1.0 && m.w_ref > 0.0) {
     // The default transform, branch-free so that it vectorizes: the operations of mass_of.
     // (units <= 2^62 + 0.5, so the conversion through int64 is exact and vectorizes)
-    for (std::int64_t j = 0; j < K; ++j) {
+    std::int64_t j = 0;
+#if SHUFFLE_R1_X86_SIMD
+    // AVX2 has no double -> int64 conversion, so without AVX-512 the loop stays scalar
+    if (has_avx2()) j = masses_power1_avx2(w, K, m.w_ref, m.unit, out, nonzero);
+#endif
+    for (; j < K; ++j) {
       const double v = static_cast<double>(w[j]);
       const double units = fp::add(fp::mul(fp::div(v, m.w_ref), m.unit), 0.5);
       const auto q = static_cast<std::uint64_t>(static_cast<std::int64_t>(units));
