@@ -466,7 +466,7 @@ inline int simd_group_size(const host_layout& L) noexcept {
 template <bool Wide>
 struct norm_simd {
   static constexpr int block = Wide ? avx512::block : avx2::block;
-  static constexpr int chunk_blocks = norm_chunk_groups / block;
+  static constexpr int chunk_blocks = Wide ? avx512::chunk_blocks : avx2::chunk_blocks;
 
   template <class T, int P>
   static norm_chunk_scan scan(const T* x, int blocks, double* mu) {

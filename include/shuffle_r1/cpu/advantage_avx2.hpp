@@ -49,7 +49,7 @@ SHUFFLE_R1_AVX2_INLINE __m256d reduce4(const __m256d v[4]) {
 }
 
 /// Lane of group g of a reduce4 result, broadcast to all lanes.
-SHUFFLE_R1_AVX2_INLINE __m256d lane_of(const double (&lanes)[4], int g) {
+SHUFFLE_R1_AVX2_INLINE __m256d lane_of(const double* lanes, int g) {
   return _mm256_broadcast_sd(lanes + kGroupLane[g]);
 }
 
@@ -177,8 +177,9 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(P == 8 || P == 16 || P == 32, "AVX2 kernel: groups of 8, 16 or 32 rows");
   constexpr int V = P / 4;  // vectors per group
-  // Per block, in reduce4's lane order: means, multipliers of pass 3 (1 / den), stds.
-  alignas(32) double mu[chunk_blocks][block], den[chunk_blocks][block], sigma[chunk_blocks][block];
+  // Per block, in reduce4's lane order (like the means mu_in): multipliers of pass 3 (1 / den),
+  // stds.
+  alignas(32) double den[chunk_blocks][block], sigma[chunk_blocks][block];
   const __m256d n = _mm256_set1_pd(static_cast<double>(P));
   const __m256d zero = _mm256_setzero_pd();
   // Pass 2 keeps the deviations x - mean (as doubles) for pass 3 (8 KB for P = 16, in L1).
@@ -190,13 +191,11 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
   __m256d sum_d[chunk_blocks], sum_q[chunk_blocks];
   for (int b = 0; b < blocks; ++b) {
     const T* xb = x + b * block * P;
-    for (int l = 0; l < block; ++l)
-      mu[b][l] = mu_in[block * b + l];
     __m256d sd[block], sq[block];
     for (int g = 0; g < block; ++g) {
       __m256d v[V], q[V];
       load_group<T, P>(xb, g, v);
-      const __m256d m = lane_of(mu[b], g);
+      const __m256d m = lane_of(mu_in + block * b, g);
       for (int k = 0; k < V; ++k) {
         v[k] = _mm256_sub_pd(v[k], m);
         _mm256_store_pd(dev + (b * block + g) * P + 4 * k, v[k]);
@@ -248,7 +247,8 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
         const bool zv = (zero_variance >> i) & 1u;
         // zero-variance groups report their common value as mean and 0 as std, like the
         // portable kernel
-        if (mean_out) mean_out[i] = zv ? static_cast<double>(x[i * P]) : mu[b][kGroupLane[g]];
+        if (mean_out)
+          mean_out[i] = zv ? static_cast<double>(x[i * P]) : mu_in[block * b + kGroupLane[g]];
         if (std_out) std_out[i] = zv ? 0.0 : sigma[b][kGroupLane[g]];
       }
     }
