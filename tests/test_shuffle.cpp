@@ -2,6 +2,9 @@
 // short-round policies, determinism, rows, errors.
 #include "support.hpp"
 
+// Heap allocations of the whole test binary (tests/alloc_counter.cpp replaces operator new).
+long long allocation_count();
+
 namespace sr = shuffle_r1;
 
 namespace {
@@ -446,4 +449,139 @@ TEST_CASE_TEMPLATE("shuffle: the masses of the default transform are mass_of's o
       CHECK(nonzero == expected_nonzero);
     }
   }
+}
+
+TEST_CASE("shuffle: the guide tables are lower bounds and every search draws draw_pair's pair") {
+  // The guide only gives a search its starting point; it must never start past the drawn pair.
+  // Masses: random, with zeros (leading and inside), one pair holding nearly all the mass
+  // (guide buckets without a pair of their own), and equal masses, where cum[j] * 2^gbits /
+  // total lands exactly on bucket boundaries (build_table's rounding margin). Tables with a
+  // `taken` bitmap are the later phases'. Each search path (portable, AVX2 where the CPU has
+  // it) must give the first j with cum[j] > r, found here by binary search.
+  namespace cpu = sr::detail::cpu;
+  std::mt19937_64 rng(2026);
+  int tables = 0, avx2_batches = 0;
+  for (const std::int64_t K : {1, 2, 3, 5, 8, 9, 63, 64, 65, 1000, 4096, 100000}) {
+    for (int pattern = 0; pattern < 4; ++pattern) {
+      for (const bool with_taken : {false, true}) {
+        const std::uint64_t unit = std::uint64_t{1} << sr::detail::mass_bits(K);
+        std::vector<std::uint64_t> mass(static_cast<std::size_t>(K));
+        for (std::int64_t j = 0; j < K; ++j) {
+          const std::uint64_t x = rng();
+          mass[j] = pattern == 0   ? 1 + x % unit
+                    : pattern == 1 ? (x % 3 == 0 || j < 5 ? 0 : 1 + x % unit)
+                    : pattern == 2 ? 1 + x % 16
+                                   : unit;
+        }
+        if (pattern == 2) mass[static_cast<std::size_t>(K / 2)] = unit;
+        std::vector<std::uint64_t> taken(static_cast<std::size_t>((K + 63) / 64), 0);
+        if (with_taken)
+          for (auto& t : taken)
+            t = rng() & rng();
+        std::vector<std::uint64_t> cum;
+        std::vector<std::uint32_t> guide;
+        const sr::detail::mass_table t =
+            cpu::build_table(mass.data(), K, with_taken ? taken.data() : nullptr, cum, guide);
+        if (t.total == 0) continue;  // a table that is never drawn from
+        ++tables;
+        CAPTURE(K);
+        CAPTURE(pattern);
+        CAPTURE(with_taken);
+        const auto exact = [&](std::uint64_t r) {
+          return static_cast<std::int64_t>(std::upper_bound(cum.begin(), cum.begin() + K, r) -
+                                           cum.begin());
+        };
+        // Prefix sums, and the padding every search may read.
+        std::uint64_t total = 0;
+        std::int64_t wrong_sums = 0;
+        for (std::int64_t j = 0; j < K; ++j) {
+          const bool skip = with_taken && ((taken[j >> 6] >> (j & 63)) & 1u);
+          total += skip ? 0 : mass[j];
+          wrong_sums += cum[j] != total;
+        }
+        REQUIRE(wrong_sums == 0);
+        CHECK(t.total == total);
+        for (std::int64_t j = K; j < K + cpu::cum_pad; ++j)
+          CHECK(cum[j] > total);
+        // Every guide entry is a lower bound of the pair of the smallest r of its bucket.
+        const std::int64_t buckets = std::int64_t{1} << t.gbits;
+        std::int64_t too_high = 0;
+        for (std::int64_t b = 0; b < buckets; ++b) {
+          const std::uint64_t r =
+              sr::detail::mulhi64(static_cast<std::uint64_t>(b) << (64 - t.gbits), total);
+          too_high += guide[b] > exact(r);
+        }
+        CHECK(too_high == 0);
+        // Batches of words: random, and the edges of buckets (first and last word of each).
+        std::vector<std::uint64_t> words;
+        for (int i = 0; i < 4 * cpu::draw_batch; ++i)
+          words.push_back(rng());
+        for (std::int64_t b = 0; b < std::min<std::int64_t>(buckets, 64); ++b) {
+          const std::uint64_t first = static_cast<std::uint64_t>(b) << (64 - t.gbits);
+          words.push_back(first);
+          words.push_back(first + ((std::uint64_t{1} << (64 - t.gbits)) - 1));
+        }
+        words.push_back(~std::uint64_t{0});
+        while (words.size() % cpu::draw_batch != 0)
+          words.push_back(0);
+        std::int64_t wrong_portable = 0, wrong_avx2 = 0;
+        for (std::size_t i0 = 0; i0 < words.size(); i0 += cpu::draw_batch) {
+          std::uint64_t w[2][cpu::draw_batch / 2];
+          for (int i = 0; i < cpu::draw_batch; ++i)
+            w[i & 1][i >> 1] = words[i0 + static_cast<std::size_t>(i)];
+          std::int64_t got[cpu::draw_batch];
+          cpu::resolve_batch_portable(t, w, got);
+          for (int i = 0; i < cpu::draw_batch; ++i)
+            wrong_portable += got[i] != exact(sr::detail::mulhi64(w[i & 1][i >> 1], total));
+#if SHUFFLE_R1_X86_SIMD
+          if (cpu::has_avx2()) {
+            std::fill(got, got + cpu::draw_batch, -1);
+            cpu::resolve_batch_avx2(t, w, got);
+            for (int i = 0; i < cpu::draw_batch; ++i)
+              wrong_avx2 += got[i] != exact(sr::detail::mulhi64(w[i & 1][i >> 1], total));
+            ++avx2_batches;
+          }
+#endif
+        }
+        CHECK(wrong_portable == 0);
+        CHECK(wrong_avx2 == 0);
+      }
+    }
+  }
+  CHECK(tables > 80);
+  INFO("AVX2 batches checked: " << avx2_batches);
+#if SHUFFLE_R1_X86_SIMD
+  if (sr::detail::cpu::has_avx2()) CHECK(avx2_batches > 0);
+#endif
+}
+
+TEST_CASE("shuffle: a workspace gives the same orders and allocates nothing once sized") {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 3.0);
+  sr::shuffle_workspace ws;
+  CHECK(ws.bytes() == 0);
+  sr::shuffle_options o;
+  o.on_short = sr::short_policy::fill;  // the fill stream's tables are part of the workspace
+  for (const std::int64_t K : {4096, 1000, 4096}) {
+    std::vector<double> w(static_cast<std::size_t>(K));
+    for (auto& x : w)
+      x = u(rng) < 1.5 ? 0.0 : u(rng);
+    o.per_round = 3 * K / 4;  // more than the non-zero pairs (about K / 2): fill
+    o.rounds = 2;
+    for (int step = 0; step < 3; ++step) {
+      o.step = step;
+      std::vector<std::int64_t> with_ws(static_cast<std::size_t>(sr::shuffle_size(K, o)), -1);
+      const long long before = allocation_count();
+      const sr::shuffle_summary s = sr::shuffle_pairs(sr::cpu, w, with_ws, o, ws);
+      CHECK(s.nonzero_pairs < s.per_round);
+      const long long allocated = allocation_count() - before;
+      if (step > 0) CHECK(allocated == 0);  // sized by the first call with this many pairs
+      const std::vector<std::int64_t> plain = shuffle(w, o);
+      CHECK(s.size == static_cast<std::int64_t>(plain.size()));
+      CHECK(with_ws == plain);
+    }
+  }
+  CHECK(ws.bytes() >= 4096 * 3 * sizeof(std::uint64_t));  // masses, prefix sums, fill masses
+  ws.release();
+  CHECK(ws.bytes() == 0);
 }

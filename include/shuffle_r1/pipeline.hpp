@@ -77,14 +77,8 @@ class pipeline_workspace {
            (b.pairs.capacity() + b.order.capacity() + b.layout.offsets.capacity() +
             b.layout.rows.capacity() + b.pairs_s.order.capacity()) *
                sizeof(std::int64_t) +
-           (b.used.capacity() + b.layout.seen.capacity() + b.shuffle.mass.capacity() +
-            b.shuffle.cum.capacity() + b.shuffle.cum_phase.capacity() +
-            b.shuffle.fill_mass.capacity() + b.shuffle.fill_cum.capacity() +
-            b.shuffle.taken.capacity()) *
-               sizeof(std::uint64_t) +
-           (b.shuffle.guide.capacity() + b.shuffle.guide_phase.capacity() +
-            b.shuffle.fill_guide.capacity()) *
-               sizeof(std::uint32_t) +
+           (b.used.capacity() + b.layout.seen.capacity()) * sizeof(std::uint64_t) +
+           b.shuffle.bytes() +
            (b.norm.x.capacity() + b.norm.d.capacity() + b.norm.q.capacity() +
             b.norm.partials.capacity()) *
                sizeof(double);

@@ -27,6 +27,23 @@ inline std::int64_t shuffle_size(std::int64_t num_pairs, const shuffle_options& 
   return shape.rounds * shape.per_round;
 }
 
+/// Reusable memory of shuffle_pairs: the masses, prefix sums, guide tables and the bitmap of a
+/// round. The first call sizes it; later calls with as many pairs or fewer allocate nothing.
+/// Not thread-safe: one workspace per concurrent caller.
+class shuffle_workspace {
+ public:
+  /// Bytes currently reserved. @par Complexity O(1). Never throws.
+  std::size_t bytes() const noexcept { return scratch_.bytes(); }
+  /// Frees all memory. Never throws.
+  void release() noexcept { scratch_ = detail::cpu::shuffle_scratch{}; }
+
+  /// Internal buffers (used by shuffle_pairs).
+  detail::cpu::shuffle_scratch& scratch() noexcept { return scratch_; }
+
+ private:
+  detail::cpu::shuffle_scratch scratch_;
+};
+
 /// ABS: draws S independent rounds of T distinct pairs each by successive sampling without
 /// replacement with probabilities p_j = q_j / sum q, q = transform(weights) (SPEC.md section 4).
 ///
@@ -41,6 +58,9 @@ inline std::int64_t shuffle_size(std::int64_t num_pairs, const shuffle_options& 
 /// @param weights K finite weights >= 0 (from select_pairs)
 /// @param order output, at least shuffle_size(K, options) entries: pair indices, round after
 ///        round, in draw order
+/// @param options transform, S, T, short-round policy, seed and step
+/// @param workspace reusable memory; after the first call with K pairs, calls with K or fewer
+///        allocate nothing
 /// @return the summary: nonzero pairs, S, actual T, entries written, extra phases
 /// @throws error errc::non_finite / errc::invalid_argument (a weight is NaN, infinite or
 ///         negative: the message names it), errc::too_few_pairs (T > K, or fewer than T
@@ -55,17 +75,26 @@ inline std::int64_t shuffle_size(std::int64_t num_pairs, const shuffle_options& 
 ///      extra phase (reported) adds O(K). O(K) extra memory.
 template <class T>
 shuffle_summary shuffle_pairs(cpu_policy, host_span<const T> weights, host_span<std::int64_t> order,
-                              const shuffle_options& options = {}) {
+                              const shuffle_options& options, shuffle_workspace& workspace) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "shuffle_pairs: weights must be float or double");
   constexpr const char* fn = "shuffle_pairs";
-  detail::cpu::shuffle_scratch s;
+  detail::cpu::shuffle_scratch& s = workspace.scratch();
   shuffle_summary sum = detail::cpu::prepare_shuffle(fn, weights, options, s);
   if (static_cast<std::int64_t>(order.size()) < sum.size)
     detail::fail(errc::size_mismatch, fn, "order has ", order.size(), " entries, needs ", sum.size);
   sum.extra_phases = detail::cpu::shuffle_kernel(sum.pairs, sum.nonzero_pairs, sum.rounds,
                                                  sum.per_round, options, s, order.data());
   return sum;
+}
+
+/// shuffle_pairs with a workspace of its own (allocates O(K) per call; for repeated calls pass
+/// a shuffle_workspace). Same parameters, results, errors and determinism.
+template <class T>
+shuffle_summary shuffle_pairs(cpu_policy policy, host_span<const T> weights,
+                              host_span<std::int64_t> order, const shuffle_options& options = {}) {
+  shuffle_workspace workspace;
+  return shuffle_pairs<T>(policy, weights, order, options, workspace);
 }
 
 /// Convenience overload: any host containers (std::vector, Eigen vectors, spans).
@@ -76,6 +105,16 @@ shuffle_summary shuffle_pairs(cpu_policy policy, Weights&& weights, Order&& orde
   using T = std::remove_const_t<typename host_view_t<Weights>::element_type>;
   return shuffle_pairs<T>(policy, host_span<const T>(as_host_span(weights)),
                           host_span<std::int64_t>(as_host_span(order)), options);
+}
+
+/// Convenience overload with a workspace: any host containers.
+template <class Weights, class Order,
+          class = std::enable_if_t<is_host_viewable_v<Weights> && is_host_viewable_v<Order>>>
+shuffle_summary shuffle_pairs(cpu_policy policy, Weights&& weights, Order&& order,
+                              const shuffle_options& options, shuffle_workspace& workspace) {
+  using T = std::remove_const_t<typename host_view_t<Weights>::element_type>;
+  return shuffle_pairs<T>(policy, host_span<const T>(as_host_span(weights)),
+                          host_span<std::int64_t>(as_host_span(order)), options, workspace);
 }
 
 /// Expands a pair order into the training row order: rows[2i] = hi row, rows[2i+1] = lo row

@@ -14,6 +14,7 @@
 #include <shuffle_r1/types.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -107,6 +108,15 @@ struct shuffle_scratch {
   std::vector<std::uint64_t> mass, cum, cum_phase, fill_mass, fill_cum;
   std::vector<std::uint32_t> guide, guide_phase, fill_guide;
   std::vector<std::uint64_t> taken;  // bitmap of pairs taken in the current round
+
+  /// Bytes reserved by the buffers.
+  std::size_t bytes() const noexcept {
+    return (mass.capacity() + cum.capacity() + cum_phase.capacity() + fill_mass.capacity() +
+            fill_cum.capacity() + taken.capacity()) *
+               sizeof(std::uint64_t) +
+           (guide.capacity() + guide_phase.capacity() + fill_guide.capacity()) *
+               sizeof(std::uint32_t);
+  }
 };
 
 /// Checks weights (finite, >= 0) and fills the mass plan. @throws error naming the pair.
@@ -247,8 +257,14 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
   return nonzero;
 }
 
-/// Entries read past the guide entry without a branch, and the padding of the prefix sums.
-inline constexpr std::int64_t cum_pad = 4;
+/// Entries search_from compares at once.
+inline constexpr std::int64_t search_width = 4;
+
+/// Padding of the prefix sums: the searches read up to this many entries past the last one.
+/// The pad value is above any r (r < total <= 2^62) both as an unsigned and as a signed 64-bit
+/// integer (the AVX2 search compares signed).
+inline constexpr std::int64_t cum_pad = 8;
+inline constexpr std::uint64_t cum_pad_value = 0x7FFFFFFFFFFFFFFFull;
 
 /// Requests the cache line of p (a hint; no effect on results).
 inline void prefetch(const void* p) noexcept {
@@ -270,7 +286,7 @@ inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64
     const std::int64_t steps =
         static_cast<std::int64_t>(c[0] <= r) + (c[1] <= r) + (c[2] <= r) + (c[3] <= r);
     j += steps;
-    if (steps < cum_pad) return j;
+    if (steps < search_width) return j;
   }
 }
 
@@ -282,36 +298,62 @@ inline constexpr int cpu_guide_shift = 2;
 
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
+///
+/// The guide entry of bucket b only has to be a lower bound of the pair any r of the bucket
+/// draws (r >= r_b = floor(b * total / 2^gbits)): exactly, the number of j with cum[j] <= r_b,
+/// i.e. with e_j <= b where e_j = ceil(cum[j] * 2^gbits / total). Here e_j is computed in
+/// double precision and rounded up generously (x + 2^-16, then + 1), which can only exceed the
+/// exact value, so the entries can only be smaller than the exact ones: still lower bounds, and
+/// at most one bucket's worth of pairs early. Since e_j does not decrease with j, storing j + 1
+/// at guide[e_j] in increasing j leaves in each bucket the count of j with e_j equal to it or
+/// less; buckets without a store take their left neighbour's entry (a running maximum). No
+/// search per bucket and no data-dependent branch: a quarter of ABS at the paper's size had gone
+/// to the per-bucket searches of the previous construction.
 inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const std::uint64_t* taken,
                               std::vector<std::uint64_t>& cum, std::vector<std::uint32_t>& guide) {
-  // draw_pair_lookahead reads up to cum_pad entries past a guide entry: pad with the maximum.
+  static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
+                "build_table's rounding margin assumes at most 2^31 guide buckets");
+  // The searches read up to cum_pad entries past a guide entry: pad with a value above any r.
   cum.resize(static_cast<std::size_t>(K + cum_pad));
+  std::uint64_t* c = cum.data();
   for (std::int64_t j = K; j < K + cum_pad; ++j)
-    cum[j] = ~std::uint64_t{0};
+    c[j] = cum_pad_value;
   std::uint64_t total = 0;
-  for (std::int64_t j = 0; j < K; ++j) {
-    const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
-    total += skip ? 0 : mass[j];
-    cum[j] = total;
+  if (taken) {
+    for (std::int64_t j = 0; j < K; ++j) {
+      total += (taken[j >> 6] >> (j & 63)) & 1u ? 0 : mass[j];
+      c[j] = total;
+    }
+  } else {
+    for (std::int64_t j = 0; j < K; ++j) {
+      total += mass[j];
+      c[j] = total;
+    }
   }
   mass_table t;
   t.gbits = std::max(1, guide_bits(K) - cpu_guide_shift);
   const std::int64_t buckets = std::int64_t{1} << t.gbits;
-  guide.resize(static_cast<std::size_t>(buckets));
-  // guide[b] = first j with cum[j] > floor(b * 2^(64 - gbits) * total / 2^64), the smallest r
-  // a random word of bucket b can produce.
-  // (r < total = cum[K - 1], so the search stops at K - 1 at the latest unless total is 0,
-  // a table that is never drawn from; search_from avoids the mispredicted branch of a plain
-  // merge loop.)
-  t.cum = cum.data();
-  t.total = total;
-  std::int64_t j = 0;
-  for (std::int64_t b = 0; b < buckets; ++b) {
-    const std::uint64_t r = mulhi64(static_cast<std::uint64_t>(b) << (64 - t.gbits), total);
-    j = std::min(search_from(t, r, j), K - 1);
-    guide[b] = static_cast<std::uint32_t>(j);
+  // One slot past the last bucket takes the stores of pairs whose e_j is `buckets`.
+  guide.assign(static_cast<std::size_t>(buckets + 1), 0);
+  std::uint32_t* g = guide.data();
+  if (total > 0) {
+    // cum[j] < 2^63 and total > 0: the conversions through int64 are exact up to rounding.
+    const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
+    const double margin = 1.0 / 65536;  // far above the rounding error (< 2^-20 at 2^31)
+    const auto last = static_cast<double>(buckets);
+    for (std::int64_t j = 0; j + 1 < K; ++j) {
+      const double x = static_cast<double>(static_cast<std::int64_t>(c[j])) * scale + margin;
+      const auto e = static_cast<std::int64_t>(std::min(x, last)) + 1;
+      g[std::min(e, buckets)] = static_cast<std::uint32_t>(j + 1);
+    }
+    std::uint32_t run = 0;
+    for (std::int64_t b = 0; b < buckets; ++b) {
+      run = std::max(run, g[b]);
+      g[b] = run;
+    }
   }
-  t.guide = guide.data();
+  t.cum = c;
+  t.guide = g;
   t.total = total;
   return t;
 }
@@ -433,6 +475,69 @@ inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, st
   draw_words_portable(key, c1, round, step, first_block, w);
 }
 
+/// The pairs of one batch of words: drawn[i] = draw_pair(t, word i) (word i is
+/// w[i % 2][i / 2]). Three stages so that the cache misses of a batch overlap at large K:
+/// guide entries requested, then prefix sums requested, then the searches.
+inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
+                                   std::int64_t* drawn) noexcept {
+  std::int64_t start[draw_batch];
+  const int shift = 64 - t.gbits;
+  for (int i = 0; i < draw_batch; ++i)
+    prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
+  for (int i = 0; i < draw_batch; ++i) {
+    start[i] = t.guide[w[i & 1][i >> 1] >> shift];
+    prefetch(t.cum + start[i]);
+  }
+  for (int i = 0; i < draw_batch; ++i)
+    drawn[i] = search_from(t, mulhi64(w[i & 1][i >> 1], t.total), start[i]);
+}
+
+#if SHUFFLE_R1_X86_SIMD
+/// The same with AVX2: each search compares 8 prefix sums at once (signed compares: every
+/// prefix sum and r are below 2^62, the padding is 2^63 - 1), so that with about
+/// 2^cpu_guide_shift pairs per guide bucket the loop almost never takes a second step, and its
+/// branch is predictable. The first set bit of the "cum > r" mask is the drawn pair (the prefix
+/// sums increase), the same j as search_from's.
+SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
+                                               const std::uint64_t (*w)[draw_batch / 2],
+                                               std::int64_t* drawn) noexcept {
+  std::int64_t start[draw_batch];
+  const int shift = 64 - t.gbits;
+  for (int i = 0; i < draw_batch; ++i)
+    prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
+  for (int i = 0; i < draw_batch; ++i) {
+    start[i] = t.guide[w[i & 1][i >> 1] >> shift];
+    prefetch(t.cum + start[i]);
+  }
+  for (int i = 0; i < draw_batch; ++i) {
+    const __m256i r =
+        _mm256_set1_epi64x(static_cast<std::int64_t>(mulhi64(w[i & 1][i >> 1], t.total)));
+    std::int64_t j = start[i];
+    for (;;) {
+      const auto* c = reinterpret_cast<const __m256i*>(t.cum + j);
+      const __m256i a = _mm256_cmpgt_epi64(_mm256_loadu_si256(c), r);
+      const __m256i b = _mm256_cmpgt_epi64(_mm256_loadu_si256(c + 1), r);
+      const auto above = static_cast<unsigned>(_mm256_movemask_pd(_mm256_castsi256_pd(a)) |
+                                               (_mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4));
+      if (above != 0) {
+        drawn[i] = j + __builtin_ctz(above);
+        break;
+      }
+      j += 8;
+    }
+  }
+}
+#endif
+
+/// resolve_batch with the widest instruction set this CPU has (same results on every path).
+inline void resolve_batch(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
+                          std::int64_t* drawn) noexcept {
+#if SHUFFLE_R1_X86_SIMD
+  if (has_avx2()) return resolve_batch_avx2(t, w, drawn);
+#endif
+  resolve_batch_portable(t, w, drawn);
+}
+
 /// One stream of a round: draws `needed` distinct pairs of positive mass in `base` (all of
 /// which must be untaken), appending them to out. Returns the number of extra phases.
 /// Draw d of a phase uses word d % 2 of Philox block d / 2 (draw_block); draws are computed in
@@ -454,19 +559,7 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
     const std::uint32_t c1 = (static_cast<std::uint32_t>(stream) << 24) | phase;
     for (std::int64_t d0 = 0; d0 < limit && got < needed; d0 += draw_batch) {
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
-      // Three stages so that the cache misses of the batch overlap: guide entries requested,
-      // then prefix sums requested, then the searches (draw_pair_lookahead's steps, from the
-      // guide entries already loaded).
-      std::int64_t start[draw_batch];
-      const int shift = 64 - table.gbits;
-      for (int i = 0; i < draw_batch; ++i)
-        prefetch(table.guide + (words[i & 1][i >> 1] >> shift));
-      for (int i = 0; i < draw_batch; ++i) {
-        start[i] = table.guide[words[i & 1][i >> 1] >> shift];
-        prefetch(table.cum + start[i]);
-      }
-      for (int i = 0; i < draw_batch; ++i)
-        drawn[i] = search_from(table, mulhi64(words[i & 1][i >> 1], table.total), start[i]);
+      resolve_batch(table, words, drawn);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
       for (int i = 0; i < n; ++i) {
         const std::int64_t j = drawn[i];
