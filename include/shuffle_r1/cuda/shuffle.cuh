@@ -87,8 +87,9 @@ __device__ inline std::int64_t upper_bound(const std::uint64_t* cum, std::int64_
   return lo;
 }
 
-/// guide[b] = min(first j with cum[j] > r_b, K - 1), r_b the smallest r of bucket b: what
-/// cpu::build_table writes.
+/// guide[b] = min(first j with cum[j] > r_b, K - 1), r_b the smallest r of bucket b: the
+/// tightest lower bound (cpu::build_table's entries may be lower; any lower bound draws the
+/// same pairs).
 __device__ inline void build_guide(const std::uint64_t* cum, std::int64_t K, std::uint64_t total,
                                    int gbits, std::uint32_t* guide) {
   const std::int64_t buckets = std::int64_t{1} << gbits;
