@@ -322,4 +322,34 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
     CHECK(p1 == p2);
     CHECK(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(T)) == 0);
   }
+  // Uniform layouts over several rank blocks (4096 rows each: the last group of a block has its
+  // ranks at the end of the buffer, where the AVX2 emitter reads 16 at a time), with and
+  // without weights.
+  for (const std::int64_t n : {2, 3, 7, 8, 9, 15, 16, 17, 32}) {
+    const std::int64_t G = 9000 / n, B = G * n;
+    const std::vector<T> a = test::random_rewards<T>(rng, static_cast<std::size_t>(B),
+                                                     static_cast<test::reward_kind>(n % 4));
+    sr::detail::host_layout L;
+    L.groups = G;
+    L.uniform = n;
+    sr::pair_options o;
+    o.odd = sr::odd_policy::drop_median;
+    o.keep_ratio = n % 2 ? 1.0 : 0.5;
+    std::vector<std::int64_t> p1(static_cast<std::size_t>(B) + 2, -1), p2 = p1;
+    std::vector<T> w1(static_cast<std::size_t>(B) + 1, T(-1)), w2 = w1;
+    sr::detail::cpu::pairs_scratch s1, s2;
+    CAPTURE(n);
+    const auto k1 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p1.data(), w1.data(), s1, true);
+    const auto k2 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p2.data(), w2.data(), s2, false);
+    CHECK(k1 == k2);
+    CHECK(k1 ==
+          G * static_cast<std::int64_t>(std::floor(o.keep_ratio * static_cast<double>(n / 2))));
+    CHECK(p1 == p2);
+    CHECK(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(T)) == 0);
+    std::vector<std::int64_t> p3(p1.size(), -1);
+    const auto k3 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p3.data(),
+                                                  static_cast<T*>(nullptr), s1, true);
+    CHECK(k3 == k1);
+    CHECK(p3 == p1);
+  }
 }

@@ -63,6 +63,31 @@ TEST_CASE_TEMPLATE("pipeline: equals normalize, select_pairs and shuffle_pairs c
   CHECK(s.distinct_pairs_used == static_cast<std::int64_t>(distinct.size()));
 }
 
+TEST_CASE("pipeline: distinct_pairs_used counts the pairs of both streams of every round") {
+  // Half of the groups are constant (zero-weight pairs), and a round takes 3/4 of the pairs:
+  // the fill stream draws zero-weight pairs after the weighted ones.
+  std::mt19937_64 rng(8);
+  const std::int64_t G = 40, n = 8;
+  std::vector<float> r = test::random_rewards<float>(rng, G * n, test::reward_kind::graded);
+  for (std::int64_t i = 0; i < G * n / 2; ++i)
+    r[static_cast<std::size_t>(i)] = 1.0f;
+  const sr::uniform_groups groups{G, n};
+  sr::pipeline_config c;
+  c.shuffle.on_short = sr::short_policy::fill;
+  c.shuffle.rounds = 3;
+  c.shuffle.per_round = 3 * G * 2 / 4;  // K = 2G pairs (alpha 0.5, 8 rows per group)
+  const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
+  buffers<float> b(sizes);
+  sr::pipeline_workspace<float> ws;
+  for (int step = 0; step < 4; ++step) {
+    c.shuffle.step = step;
+    const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, b.out());
+    CHECK(s.shuffle.nonzero_pairs < s.shuffle.per_round);
+    const std::set<std::int64_t> distinct(b.order.begin(), b.order.begin() + s.shuffle.size);
+    CHECK(s.distinct_pairs_used == static_cast<std::int64_t>(distinct.size()));
+  }
+}
+
 TEST_CASE("pipeline: a reused workspace allocates nothing after the first call") {
   std::mt19937_64 rng(32);
   const std::int64_t G = 512, n = 16;

@@ -190,9 +190,10 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     b.order.resize(static_cast<std::size_t>(sum.shuffle.size));
     order = b.order.data();
   }
-  sum.shuffle.extra_phases =
-      detail::cpu::shuffle_kernel(K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds,
-                                  sum.shuffle.per_round, config.shuffle, b.shuffle, order);
+  b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
+  sum.shuffle.extra_phases = detail::cpu::shuffle_kernel(
+      K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds, sum.shuffle.per_round, config.shuffle,
+      b.shuffle, order, b.used.data());
   const std::int64_t n_order = sum.shuffle.size;
   if (!out.rows.empty()) {
     // A gather from 16 K bytes of pairs: beyond L2 at large K, so the lines are requested
@@ -204,9 +205,6 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
       out.rows[2 * i + 1] = b.pairs[2 * order[i] + 1];
     }
   }
-  b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
-  for (std::int64_t i = 0; i < n_order; ++i)
-    b.used[order[i] >> 6] |= std::uint64_t{1} << (order[i] & 63);
   for (const std::uint64_t w : b.used)
     sum.distinct_pairs_used += detail::popcount64(w);
   // memcpy with a count of 0 still needs valid pointers (an empty vector's data() may be null).

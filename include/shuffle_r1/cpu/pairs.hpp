@@ -279,8 +279,14 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
     if (M == 0) continue;
     const std::int64_t* sorted;
     if (n <= rank_sort_limit) {
-      for (std::int64_t i = 0; i < n; ++i)
-        pos[rank[begin - base + i]] = L.row(begin + i);
+      const std::int32_t* rk = rank + (begin - base);
+      if (L.rows) {
+        for (std::int64_t i = 0; i < n; ++i)
+          pos[rk[i]] = L.rows[begin + i];
+      } else {
+        for (std::int64_t i = 0; i < n; ++i)
+          pos[rk[i]] = begin + i;
+      }
       sorted = pos;
     } else {
       scratch.order.resize(static_cast<std::size_t>(n));

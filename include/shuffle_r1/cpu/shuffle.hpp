@@ -424,43 +424,51 @@ SHUFFLE_R1_AVX512 inline void draw_words_avx512(philox_key key, std::uint32_t c1
   }
 }
 
-/// The same words with AVX2: 4 blocks per register, laid out as in draw_words_avx512.
+/// The same words with AVX2: 4 blocks per register, laid out as in draw_words_avx512, two
+/// registers (8 blocks) at a time: with all four the 16 state registers plus the constants
+/// do not fit in the 16 ymm registers and GCC spilled state to the stack in every round.
 __attribute__((target("avx2"))) inline void draw_words_avx2(
     philox_key key, std::uint32_t c1, std::uint32_t round, std::uint32_t step,
     std::uint32_t first_block, std::uint64_t (*w)[draw_batch / 2]) noexcept {
-  constexpr int lanes = 4, vectors = draw_batch / 2 / lanes;
+  constexpr int lanes = 4, vectors = 2;
   const __m256i m0 = _mm256_set1_epi64x(philox_m0), m1 = _mm256_set1_epi64x(philox_m1);
   const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFll);
-  __m256i x0[vectors], x1[vectors], x2[vectors], x3[vectors];
-  for (int q = 0; q < vectors; ++q) {
-    x0[q] = _mm256_add_epi64(_mm256_set1_epi64x(first_block + q * lanes),
-                             _mm256_set_epi64x(3, 2, 1, 0));
-    x1[q] = _mm256_set1_epi64x(c1);
-    x2[q] = _mm256_set1_epi64x(round);
-    x3[q] = _mm256_set1_epi64x(step);
-  }
-  std::uint32_t k0 = key.v[0], k1 = key.v[1];
-  for (int r = 0; r < 10; ++r) {
-    const __m256i vk0 = _mm256_set1_epi64x(k0), vk1 = _mm256_set1_epi64x(k1);
+  for (int half = 0; half < draw_batch / 2 / (lanes * vectors); ++half) {
+    __m256i x0[vectors], x1[vectors], x2[vectors], x3[vectors];
     for (int q = 0; q < vectors; ++q) {
-      const __m256i p0 = _mm256_mul_epu32(m0, x0[q]);
-      const __m256i p1 = _mm256_mul_epu32(m1, x2[q]);
-      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1[q]), vk0);
-      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), x3[q]), vk1);
-      x0[q] = n0;
-      x1[q] = p1;
-      x2[q] = n2;
-      x3[q] = p0;
+      const int v = half * vectors + q;
+      x0[q] = _mm256_add_epi64(_mm256_set1_epi64x(first_block + v * lanes),
+                               _mm256_set_epi64x(3, 2, 1, 0));
+      x1[q] = _mm256_set1_epi64x(c1);
+      x2[q] = _mm256_set1_epi64x(round);
+      x3[q] = _mm256_set1_epi64x(step);
     }
-    k0 += philox_w0;
-    k1 += philox_w1;
-  }
-  for (int q = 0; q < vectors; ++q) {
-    const __m256i lo0 = _mm256_and_si256(x0[q], low), lo2 = _mm256_and_si256(x2[q], low);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[0] + q * lanes),
-                        _mm256_or_si256(lo0, _mm256_slli_epi64(x1[q], 32)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[1] + q * lanes),
-                        _mm256_or_si256(lo2, _mm256_slli_epi64(x3[q], 32)));
+    std::uint32_t k0 = key.v[0], k1 = key.v[1];
+    for (int r = 0; r < 10; ++r) {
+      const __m256i vk0 = _mm256_set1_epi64x(k0), vk1 = _mm256_set1_epi64x(k1);
+      for (int q = 0; q < vectors; ++q) {
+        const __m256i p0 = _mm256_mul_epu32(m0, x0[q]);
+        const __m256i p1 = _mm256_mul_epu32(m1, x2[q]);
+        const __m256i n0 =
+            _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1[q]), vk0);
+        const __m256i n2 =
+            _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), x3[q]), vk1);
+        x0[q] = n0;
+        x1[q] = p1;
+        x2[q] = n2;
+        x3[q] = p0;
+      }
+      k0 += philox_w0;
+      k1 += philox_w1;
+    }
+    for (int q = 0; q < vectors; ++q) {
+      const int v = half * vectors + q;
+      const __m256i lo0 = _mm256_and_si256(x0[q], low), lo2 = _mm256_and_si256(x2[q], low);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[0] + v * lanes),
+                          _mm256_or_si256(lo0, _mm256_slli_epi64(x1[q], 32)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[1] + v * lanes),
+                          _mm256_or_si256(lo2, _mm256_slli_epi64(x3[q], 32)));
+    }
   }
 }
 #endif
@@ -475,13 +483,24 @@ inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, st
   draw_words_portable(key, c1, round, step, first_block, w);
 }
 
+/// Guide sizes (bits) from which the searches request their cache lines ahead: from 2^15 pairs
+/// on, i.e. prefix sums of 256 KiB or more (below that they stay in L2 and the requests only
+/// cost).
+inline constexpr int prefetch_gbits = 15 - cpu_guide_shift;
+
 /// The pairs of one batch of words: drawn[i] = draw_pair(t, word i) (word i is
-/// w[i % 2][i / 2]). Three stages so that the cache misses of a batch overlap at large K:
-/// guide entries requested, then prefix sums requested, then the searches.
+/// w[i % 2][i / 2]). For large tables, three stages so that the cache misses of a batch
+/// overlap: guide entries requested, then prefix sums requested, then the searches.
 inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
                                    std::int64_t* drawn) noexcept {
-  std::int64_t start[draw_batch];
   const int shift = 64 - t.gbits;
+  if (t.gbits < prefetch_gbits) {  // tables in L2: the prefetch stages would only cost
+    for (int i = 0; i < draw_batch; ++i)
+      drawn[i] =
+          search_from(t, mulhi64(w[i & 1][i >> 1], t.total), t.guide[w[i & 1][i >> 1] >> shift]);
+    return;
+  }
+  std::int64_t start[draw_batch];
   for (int i = 0; i < draw_batch; ++i)
     prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
   for (int i = 0; i < draw_batch; ++i) {
@@ -493,39 +512,47 @@ inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)
 }
 
 #if SHUFFLE_R1_X86_SIMD
-/// The same with AVX2: each search compares 8 prefix sums at once (signed compares: every
-/// prefix sum and r are below 2^62, the padding is 2^63 - 1), so that with about
-/// 2^cpu_guide_shift pairs per guide bucket the loop almost never takes a second step, and its
-/// branch is predictable. The first set bit of the "cum > r" mask is the drawn pair (the prefix
-/// sums increase), the same j as search_from's.
+/// search_from with AVX2: compares 8 prefix sums at once (signed compares: every prefix sum
+/// and r are below 2^62, the padding is 2^63 - 1), so that with about 2^cpu_guide_shift pairs
+/// per guide bucket the loop almost never takes a second step, and its branch is predictable.
+/// The first set bit of the "cum > r" mask is the drawn pair (the prefix sums increase).
+SHUFFLE_R1_AVX2_INLINE std::int64_t search8_avx2(const mass_table& t, std::uint64_t r_word,
+                                                 std::int64_t j) noexcept {
+  const __m256i r = _mm256_set1_epi64x(static_cast<std::int64_t>(r_word));
+  for (;;) {
+    const auto* c = reinterpret_cast<const __m256i*>(t.cum + j);
+    const __m256i a = _mm256_cmpgt_epi64(_mm256_loadu_si256(c), r);
+    const __m256i b = _mm256_cmpgt_epi64(_mm256_loadu_si256(c + 1), r);
+    const auto above = static_cast<unsigned>(_mm256_movemask_pd(_mm256_castsi256_pd(a)) |
+                                             (_mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4));
+    if (above != 0) return j + __builtin_ctz(above);
+    j += 8;
+  }
+}
+
+/// resolve_batch_portable with search8_avx2, and without the prefetch stages for tables that
+/// stay in L2.
 SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
                                                const std::uint64_t (*w)[draw_batch / 2],
                                                std::int64_t* drawn) noexcept {
-  std::int64_t start[draw_batch];
   const int shift = 64 - t.gbits;
+  const auto search = [&](int i, std::int64_t j) {
+    return search8_avx2(t, mulhi64(w[i & 1][i >> 1], t.total), j);
+  };
+  if (t.gbits < prefetch_gbits) {  // tables in L2: the prefetch stages would only cost
+    for (int i = 0; i < draw_batch; ++i)
+      drawn[i] = search(i, t.guide[w[i & 1][i >> 1] >> shift]);
+    return;
+  }
+  std::int64_t start[draw_batch];
   for (int i = 0; i < draw_batch; ++i)
     prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
   for (int i = 0; i < draw_batch; ++i) {
     start[i] = t.guide[w[i & 1][i >> 1] >> shift];
     prefetch(t.cum + start[i]);
   }
-  for (int i = 0; i < draw_batch; ++i) {
-    const __m256i r =
-        _mm256_set1_epi64x(static_cast<std::int64_t>(mulhi64(w[i & 1][i >> 1], t.total)));
-    std::int64_t j = start[i];
-    for (;;) {
-      const auto* c = reinterpret_cast<const __m256i*>(t.cum + j);
-      const __m256i a = _mm256_cmpgt_epi64(_mm256_loadu_si256(c), r);
-      const __m256i b = _mm256_cmpgt_epi64(_mm256_loadu_si256(c + 1), r);
-      const auto above = static_cast<unsigned>(_mm256_movemask_pd(_mm256_castsi256_pd(a)) |
-                                               (_mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4));
-      if (above != 0) {
-        drawn[i] = j + __builtin_ctz(above);
-        break;
-      }
-      j += 8;
-    }
-  }
+  for (int i = 0; i < draw_batch; ++i)
+    drawn[i] = search(i, start[i]);
 }
 #endif
 
@@ -582,9 +609,11 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
 }
 
 /// The kernel: preconditions checked by the caller. `order` has room for S * T_eff entries.
+/// When `used` is given ((K + 63) / 64 words, zeroed by the caller), the bits of the pairs drawn
+/// in any round are set in it (each round's bitmap of taken pairs, ORed in).
 inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::int64_t S,
                                    std::int64_t T_eff, const shuffle_options& o, shuffle_scratch& s,
-                                   std::int64_t* order) {
+                                   std::int64_t* order, std::uint64_t* used = nullptr) {
   std::int64_t extra = 0;
   if (T_eff == 0) return 0;
   const mass_table base = build_table(s.mass.data(), K, nullptr, s.cum, s.guide);
@@ -609,6 +638,9 @@ inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::in
     if (T_eff > weighted)
       extra += sample_distinct(s.fill_mass.data(), K, fill_table, T_eff - weighted, o.seed, step,
                                round, rng_stream::abs_fill, s, out + weighted);
+    if (used)
+      for (std::size_t w = 0; w < s.taken.size(); ++w)
+        used[w] |= s.taken[w];
   }
   return extra;
 }
