@@ -488,25 +488,30 @@ inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, st
 /// cost).
 inline constexpr int prefetch_gbits = 15 - cpu_guide_shift;
 
-/// The pairs of one batch of words: drawn[i] = draw_pair(t, word i) (word i is
-/// w[i % 2][i / 2]). For large tables, three stages so that the cache misses of a batch
-/// overlap: guide entries requested, then prefix sums requested, then the searches.
-inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
-                                   std::int64_t* drawn) noexcept {
+/// The guide entries of a batch of words (word i is w[i % 2][i / 2]): where each search
+/// starts. For large tables in two stages, so that the cache misses of a batch overlap: all
+/// guide entries requested, then read while their prefix sums are requested.
+inline void batch_starts(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
+                         std::int64_t* start) noexcept {
   const int shift = 64 - t.gbits;
-  if (t.gbits < prefetch_gbits) {  // tables in L2: the prefetch stages would only cost
+  if (t.gbits < prefetch_gbits) {  // tables in L2: the requests would only cost
     for (int i = 0; i < draw_batch; ++i)
-      drawn[i] =
-          search_from(t, mulhi64(w[i & 1][i >> 1], t.total), t.guide[w[i & 1][i >> 1] >> shift]);
+      start[i] = t.guide[w[i & 1][i >> 1] >> shift];
     return;
   }
-  std::int64_t start[draw_batch];
   for (int i = 0; i < draw_batch; ++i)
     prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
   for (int i = 0; i < draw_batch; ++i) {
     start[i] = t.guide[w[i & 1][i >> 1] >> shift];
     prefetch(t.cum + start[i]);
   }
+}
+
+/// The pairs of one batch of words: drawn[i] = draw_pair(t, word i).
+inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
+                                   std::int64_t* drawn) noexcept {
+  std::int64_t start[draw_batch];
+  batch_starts(t, w, start);
   for (int i = 0; i < draw_batch; ++i)
     drawn[i] = search_from(t, mulhi64(w[i & 1][i >> 1], t.total), start[i]);
 }
@@ -530,29 +535,14 @@ SHUFFLE_R1_AVX2_INLINE std::int64_t search8_avx2(const mass_table& t, std::uint6
   }
 }
 
-/// resolve_batch_portable with search8_avx2, and without the prefetch stages for tables that
-/// stay in L2.
+/// resolve_batch_portable with search8_avx2.
 SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
                                                const std::uint64_t (*w)[draw_batch / 2],
                                                std::int64_t* drawn) noexcept {
-  const int shift = 64 - t.gbits;
-  const auto search = [&](int i, std::int64_t j) {
-    return search8_avx2(t, mulhi64(w[i & 1][i >> 1], t.total), j);
-  };
-  if (t.gbits < prefetch_gbits) {  // tables in L2: the prefetch stages would only cost
-    for (int i = 0; i < draw_batch; ++i)
-      drawn[i] = search(i, t.guide[w[i & 1][i >> 1] >> shift]);
-    return;
-  }
   std::int64_t start[draw_batch];
+  batch_starts(t, w, start);
   for (int i = 0; i < draw_batch; ++i)
-    prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
-  for (int i = 0; i < draw_batch; ++i) {
-    start[i] = t.guide[w[i & 1][i >> 1] >> shift];
-    prefetch(t.cum + start[i]);
-  }
-  for (int i = 0; i < draw_batch; ++i)
-    drawn[i] = search(i, start[i]);
+    drawn[i] = search8_avx2(t, mulhi64(w[i & 1][i >> 1], t.total), start[i]);
 }
 #endif
 
