@@ -63,56 +63,6 @@ TEST_CASE_TEMPLATE("pipeline: equals normalize, select_pairs and shuffle_pairs c
   CHECK(s.distinct_pairs_used == static_cast<std::int64_t>(distinct.size()));
 }
 
-TEST_CASE_TEMPLATE("pipeline: outputs computed in the caller's memory equal the staged ones", T,
-                   float, double) {
-  // Under fill or shrink (and bounded rewards) the pipeline computes advantages, pairs and
-  // weights in the caller's views directly; under error it stages them in the workspace. When
-  // no round is short the two must give the same bytes, also when the advantages are written
-  // over the rewards (full overlap), with some outputs skipped, and for every estimator.
-  std::mt19937_64 rng(44);
-  const std::int64_t G = 96, n = 8;
-  const sr::uniform_groups groups{G, n};
-  for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
-                                   sr::estimator::rloo, sr::estimator::batch_std}) {
-    const std::vector<T> r = test::random_rewards<T>(rng, G * n, test::reward_kind::graded);
-    sr::pipeline_config staged_c;
-    staged_c.advantage.kind = kind;
-    staged_c.shuffle.rounds = 4;
-    staged_c.shuffle.per_round = 8;  // far below the non-zero pairs: no round is short
-    const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, staged_c);
-    buffers<T> staged(sizes);
-    sr::pipeline_workspace<T> ws;
-    const auto s0 = sr::run_pipeline(sr::cpu, r, groups, staged_c, ws, staged.out());
-    for (const sr::short_policy policy : {sr::short_policy::fill, sr::short_policy::shrink}) {
-      CAPTURE(static_cast<int>(kind));
-      CAPTURE(static_cast<int>(policy));
-      sr::pipeline_config c = staged_c;
-      c.shuffle.on_short = policy;
-      buffers<T> direct(sizes);
-      const auto s1 = sr::run_pipeline(sr::cpu, r, groups, c, ws, direct.out());
-      CHECK(s1.pairs == s0.pairs);
-      CHECK(s1.shuffle.size == s0.shuffle.size);
-      CHECK(s1.distinct_pairs_used == s0.distinct_pairs_used);
-      CHECK(direct.advantages == staged.advantages);
-      CHECK(direct.pairs == staged.pairs);
-      CHECK(direct.weights == staged.weights);
-      CHECK(direct.order == staged.order);
-      CHECK(direct.rows == staged.rows);
-      CHECK(direct.mean == staged.mean);
-      // Advantages over the rewards, pairs skipped.
-      std::vector<T> over = r;
-      buffers<T> partial(sizes);
-      sr::pipeline_outputs<T> o = partial.out();
-      o.advantages = sr::host_span<T>(over);
-      o.pairs = {};
-      (void)sr::run_pipeline(sr::cpu, sr::host_span<const T>(over), groups, c, ws, o);
-      CHECK(over == staged.advantages);
-      CHECK(partial.weights == staged.weights);
-      CHECK(partial.rows == staged.rows);
-    }
-  }
-}
-
 TEST_CASE("pipeline: distinct_pairs_used counts the pairs of both streams of every round") {
   // Half of the groups are constant (zero-weight pairs), and a round takes 3/4 of the pairs:
   // the fill stream draws zero-weight pairs after the weighted ones.

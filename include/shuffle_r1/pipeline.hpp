@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -158,27 +157,9 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   check_size(out.order.size(), max_order, "out.order");
   check_size(out.rows.size(), 2 * max_order, "out.rows");
 
-  // 2. Compute. Two checks need computed values: ABS's weights must be finite and, under
-  // short_policy::error, enough of them non-zero. So by default everything is computed into the
-  // workspace and copied out at the end. Under fill or shrink the count cannot fail, and the
-  // weights cannot overflow when every reward is at most max(T) / 16: |advantage| then stays
-  // below max(T) / 4 (mean_only and rloo below 4 max|x|; grpo and batch_std below 2 sqrt(rows);
-  // a verl singleton's x / (1 + eps) or x below max|x|), so a weight, at most the sum of two,
-  // stays finite. (A verl singleton under batch_std is x / batch sigma, which this argument
-  // does not bound: that combination keeps the copies.)
-  // Then the advantages, pairs and weights the caller asked for are computed in its memory
-  // directly, which saves their copies (a tenth of the pipeline at 1M rows).
+  // 2. Compute into the workspace.
   pipeline_summary sum;
-  const bool bounded = !(config.advantage.kind == estimator::batch_std &&
-                         config.advantage.singleton == singleton_policy::verl);
-  const bool in_place = config.shuffle.on_short != short_policy::error && bounded &&
-                        max_abs <= static_cast<double>(std::numeric_limits<T>::max()) / 16;
-  const auto buffer = [&](auto view, auto& own, std::int64_t n) {
-    if (in_place && !view.empty()) return view.data();
-    own.resize(static_cast<std::size_t>(n));
-    return own.data();
-  };
-  T* const advantages = buffer(out.advantages, b.advantages, B);
+  b.advantages.resize(static_cast<std::size_t>(B));
   detail::cpu::norm_plan plan;
   plan.kind = config.advantage.kind;
   plan.ddof = config.advantage.ddof;
@@ -194,13 +175,14 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     b.group_std.resize(stats.std.size());
     staged.std = host_span<double>(b.group_std.data(), b.group_std.size());
   }
-  detail::cpu::normalize_kernel(rewards.data(), B, L, advantages, plan, max_abs, staged, b.norm,
-                                sum.advantage);
-  std::int64_t* const pairs = buffer(out.pairs, b.pairs, 2 * K);
-  T* const weights = buffer(out.pair_weights, b.weights, K);
-  sum.pairs = detail::cpu::pairs_kernel(advantages, L, config.pairs, pairs, weights, b.pairs_s);
+  detail::cpu::normalize_kernel(rewards.data(), B, L, b.advantages.data(), plan, max_abs, staged,
+                                b.norm, sum.advantage);
+  b.pairs.resize(static_cast<std::size_t>(2 * K));
+  b.weights.resize(static_cast<std::size_t>(K));
+  sum.pairs = detail::cpu::pairs_kernel(b.advantages.data(), L, config.pairs, b.pairs.data(),
+                                        b.weights.data(), b.pairs_s);
   sum.shuffle = detail::cpu::prepare_shuffle(
-      fn, host_span<const T>(weights, static_cast<std::size_t>(K)), config.shuffle, b.shuffle);
+      fn, host_span<const T>(b.weights.data(), b.weights.size()), config.shuffle, b.shuffle);
 
   // 3. Nothing can fail from here on: write the outputs.
   std::int64_t* order = out.order.empty() ? nullptr : out.order.data();
@@ -218,9 +200,9 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     // `ahead` draws early (a hint; no effect on results).
     constexpr std::int64_t ahead = 32;
     for (std::int64_t i = 0; i < n_order; ++i) {
-      if (i + ahead < n_order) detail::cpu::prefetch(pairs + 2 * order[i + ahead]);
-      out.rows[2 * i] = pairs[2 * order[i]];
-      out.rows[2 * i + 1] = pairs[2 * order[i] + 1];
+      if (i + ahead < n_order) detail::cpu::prefetch(b.pairs.data() + 2 * order[i + ahead]);
+      out.rows[2 * i] = b.pairs[2 * order[i]];
+      out.rows[2 * i + 1] = b.pairs[2 * order[i] + 1];
     }
   }
   for (const std::uint64_t w : b.used)
@@ -229,11 +211,9 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   const auto copy_out = [](auto* to, const auto* from, std::int64_t n) {
     if (n > 0) std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(*from));
   };
-  if (!out.advantages.empty() && advantages != out.advantages.data())
-    copy_out(out.advantages.data(), advantages, B);
-  if (!out.pairs.empty() && pairs != out.pairs.data()) copy_out(out.pairs.data(), pairs, 2 * K);
-  if (!out.pair_weights.empty() && weights != out.pair_weights.data())
-    copy_out(out.pair_weights.data(), weights, K);
+  if (!out.advantages.empty()) copy_out(out.advantages.data(), b.advantages.data(), B);
+  if (!out.pairs.empty()) copy_out(out.pairs.data(), b.pairs.data(), 2 * K);
+  if (!out.pair_weights.empty()) copy_out(out.pair_weights.data(), b.weights.data(), K);
   if (!stats.mean.empty()) std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
   if (!stats.std.empty()) std::copy(b.group_std.begin(), b.group_std.end(), stats.std.begin());
   return sum;
