@@ -28,8 +28,10 @@ inline std::int64_t shuffle_size(std::int64_t num_pairs, const shuffle_options& 
 }
 
 /// Reusable memory of shuffle_pairs: the masses, prefix sums, guide tables and the bitmap of a
-/// round. The first call sizes it; later calls with as many pairs or fewer allocate nothing.
-/// Not thread-safe: one workspace per concurrent caller.
+/// round. Each table is sized by the first call that needs it: the main ones by every call, the
+/// fill stream's only under short_policy::fill with too few non-zero pairs, a later phase's
+/// only when a round needs one (rare; summary.extra_phases). After that, calls with as many
+/// pairs or fewer allocate nothing. Not thread-safe: one workspace per concurrent caller.
 class shuffle_workspace {
  public:
   /// Bytes currently reserved. @par Complexity O(1). Never throws.
@@ -59,8 +61,8 @@ class shuffle_workspace {
 /// @param order output, at least shuffle_size(K, options) entries: pair indices, round after
 ///        round, in draw order
 /// @param options transform, S, T, short-round policy, seed and step
-/// @param workspace reusable memory; after the first call with K pairs, calls with K or fewer
-///        allocate nothing
+/// @param workspace reusable memory; once its tables are sized for K pairs (see
+///        shuffle_workspace), calls with K or fewer allocate nothing
 /// @return the summary: nonzero pairs, S, actual T, entries written, extra phases
 /// @throws error errc::non_finite / errc::invalid_argument (a weight is NaN, infinite or
 ///         negative: the message names it), errc::too_few_pairs (T > K, or fewer than T
