@@ -198,6 +198,31 @@ TEST_CASE_TEMPLATE("advantage: in-place normalization gives the same result", T,
   sr::normalize_advantages(sr::cpu, sr::host_span<const T>(r), sr::uniform_groups{9, 16},
                            sr::host_span<T>(r));
   CHECK(r == expected);
+  // With statistics, and zero-variance groups, whose reported mean is their common reward: the
+  // SIMD kernels (groups of 8, 16, 32) had read it back after writing the advantages over it.
+  for (const std::int64_t n : {2, 5, 8, 16, 32, 64}) {
+    for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only}) {
+      const std::int64_t G = 70;
+      std::vector<T> x =
+          test::random_rewards<T>(rng, static_cast<std::size_t>(G * n), test::reward_kind::graded);
+      for (std::int64_t g = 0; g < G; g += 3)
+        for (std::int64_t i = 0; i < n; ++i)
+          x[static_cast<std::size_t>(g * n + i)] = T(0.25) * static_cast<T>(g % 5 + 1);
+      sr::advantage_options o;
+      o.kind = kind;
+      const sr::uniform_groups groups{G, n};
+      std::vector<T> a(x.size());
+      std::vector<double> m1(G), s1(G), m2(G), s2(G);
+      sr::normalize_advantages(sr::cpu, x, groups, a, o, {m1, s1});
+      sr::normalize_advantages(sr::cpu, sr::host_span<const T>(x), groups, sr::host_span<T>(x), o,
+                               {m2, s2});
+      CAPTURE(n);
+      CHECK(x == a);
+      CHECK(m2 == m1);
+      CHECK(s2 == s1);
+      CHECK(m1[3] == 1.0);  // group 3 is constant with reward 0.25 * (3 % 5 + 1) = 1
+    }
+  }
 }
 
 TEST_CASE_TEMPLATE("advantage: singleton policies", T, float, double) {

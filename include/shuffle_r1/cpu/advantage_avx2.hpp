@@ -223,6 +223,22 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
     _mm256_store_pd(den[b], _mm256_and_pd(positive, _mm256_div_pd(_mm256_set1_pd(1.0), d)));
   }
 
+  // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
+  // zero-variance group reports as its mean.
+  if (mean_out || std_out) {
+    for (int b = 0; b < blocks; ++b) {
+      for (int g = 0; g < block; ++g) {
+        const int i = b * block + g;
+        const bool zv = (zero_variance >> i) & 1u;
+        // zero-variance groups report their common value as mean and 0 as std, like the
+        // portable kernel
+        if (mean_out)
+          mean_out[i] = zv ? static_cast<double>(x[i * P]) : mu_in[block * b + kGroupLane[g]];
+        if (std_out) std_out[i] = zv ? 0.0 : sigma[b][kGroupLane[g]];
+      }
+    }
+  }
+
   // Pass 3: advantages: d * (1 / den) for grpo/batch_std, d * 1 for mean_only, d * n/(n-1) for
   // rloo, like the portable kernel.
   const bool scaled = est == estimator::grpo || est == estimator::batch_std;
@@ -237,19 +253,6 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
       for (int k = 0; k < V; ++k) {
         const __m256d a = _mm256_mul_pd(_mm256_load_pd(d + 4 * k), c);
         store4<T, Stream>(ob + g * P + 4 * k, zv ? zero : a);
-      }
-    }
-  }
-  if (mean_out || std_out) {
-    for (int b = 0; b < blocks; ++b) {
-      for (int g = 0; g < block; ++g) {
-        const int i = b * block + g;
-        const bool zv = (zero_variance >> i) & 1u;
-        // zero-variance groups report their common value as mean and 0 as std, like the
-        // portable kernel
-        if (mean_out)
-          mean_out[i] = zv ? static_cast<double>(x[i * P]) : mu_in[block * b + kGroupLane[g]];
-        if (std_out) std_out[i] = zv ? 0.0 : sigma[b][kGroupLane[g]];
       }
     }
   }

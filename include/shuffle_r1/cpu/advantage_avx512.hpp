@@ -236,6 +236,25 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
     den[b] = _mm512_maskz_div_pd(positive, _mm512_set1_pd(1.0), d);
   }
 
+  // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
+  // zero-variance group reports as its mean.
+  if (mean_out || std_out) {
+    const __m512i order = _mm512_loadu_si512(kGroupLane);
+    for (int b = 0; b < blocks; ++b) {
+      alignas(64) double m[8], sdv[8];
+      _mm512_store_pd(m, _mm512_maskz_permutexvar_pd(all8, order, mu[b]));
+      _mm512_store_pd(sdv, _mm512_maskz_permutexvar_pd(all8, order, sigma[b]));
+      for (int g = 0; g < block; ++g) {
+        const int i = b * block + g;
+        const bool zv = (zero_variance >> i) & 1u;
+        // zero-variance groups report their common value as mean and 0 as std, like the
+        // portable kernel
+        if (mean_out) mean_out[i] = zv ? static_cast<double>(x[i * P]) : m[g];
+        if (std_out) std_out[i] = zv ? 0.0 : sdv[g];
+      }
+    }
+  }
+
   // Pass 3: advantages: d * (1 / den) for grpo/batch_std, d * 1 for mean_only, d * n/(n-1) for
   // rloo, like the portable kernel.
   const bool scaled = est == estimator::grpo || est == estimator::batch_std;
@@ -257,22 +276,6 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
       for (int k = 0; k < V; ++k) {
         const __m512d a = _mm512_mul_pd(_mm512_sub_pd(v[k], m), c);
         store8<T, Stream>(ob + g * P + 8 * k, zv ? _mm512_setzero_pd() : a);
-      }
-    }
-  }
-  if (mean_out || std_out) {
-    const __m512i order = _mm512_loadu_si512(kGroupLane);
-    for (int b = 0; b < blocks; ++b) {
-      alignas(64) double m[8], sdv[8];
-      _mm512_store_pd(m, _mm512_maskz_permutexvar_pd(all8, order, mu[b]));
-      _mm512_store_pd(sdv, _mm512_maskz_permutexvar_pd(all8, order, sigma[b]));
-      for (int g = 0; g < block; ++g) {
-        const int i = b * block + g;
-        const bool zv = (zero_variance >> i) & 1u;
-        // zero-variance groups report their common value as mean and 0 as std, like the
-        // portable kernel
-        if (mean_out) mean_out[i] = zv ? static_cast<double>(x[i * P]) : m[g];
-        if (std_out) std_out[i] = zv ? 0.0 : sdv[g];
       }
     }
   }
