@@ -427,11 +427,14 @@ __global__ void __launch_bounds__(tuning::block_threads)
     }
     group_stats r;
     if (mn == mx) {
+      // the CPU's mean: the first value when all are equal (read before the zeros are written:
+      // out may be x)
+      r.mean = value(0);
+      __syncwarp();
       for (std::int64_t ch = 0; ch < chunks; ++ch) {
         const std::int64_t k = ch * 32 + lane;
         if (k < n) out[L.row(begin + k)] = T(0);
       }
-      r.mean = value(0);  // the CPU's min: the first value when all are equal
       r.zero_variance = true;
       c.zero_variance += lane == 0;
     } else {
