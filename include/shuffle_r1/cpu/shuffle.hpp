@@ -319,16 +319,10 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
   for (std::int64_t j = K; j < K + cum_pad; ++j)
     c[j] = cum_pad_value;
   std::uint64_t total = 0;
-  if (taken) {
-    for (std::int64_t j = 0; j < K; ++j) {
-      total += (taken[j >> 6] >> (j & 63)) & 1u ? 0 : mass[j];
-      c[j] = total;
-    }
-  } else {
-    for (std::int64_t j = 0; j < K; ++j) {
-      total += mass[j];
-      c[j] = total;
-    }
+  for (std::int64_t j = 0; j < K; ++j) {
+    const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
+    total += skip ? 0 : mass[j];
+    c[j] = total;
   }
   mass_table t;
   t.gbits = std::max(1, guide_bits(K) - cpu_guide_shift);
@@ -340,10 +334,10 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
     // cum[j] < 2^63 and total > 0: the conversions through int64 are exact up to rounding.
     const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
     const double margin = 1.0 / 65536;  // far above the rounding error (< 2^-20 at 2^31)
-    const auto last = static_cast<double>(buckets);
     for (std::int64_t j = 0; j + 1 < K; ++j) {
+      // x <= 2^gbits plus rounding (cum[j] <= total), so e <= buckets + 1
       const double x = static_cast<double>(static_cast<std::int64_t>(c[j])) * scale + margin;
-      const auto e = static_cast<std::int64_t>(std::min(x, last)) + 1;
+      const auto e = static_cast<std::int64_t>(x) + 1;
       g[std::min(e, buckets)] = static_cast<std::uint32_t>(j + 1);
     }
     std::uint32_t run = 0;
