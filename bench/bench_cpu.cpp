@@ -84,8 +84,10 @@ void BM_Copy_CPU(benchmark::State& state) {
 
 void BM_Normalize_CPU(benchmark::State& state) {
   batch b(state.range(0), state.range(1));
+  sr::normalize_workspace ws;
+  sr::normalize_advantages(sr::cpu, b.rewards, b.groups(), b.advantages, {}, {}, ws);  // sizes ws
   for (auto _ : state) {
-    sr::normalize_advantages(sr::cpu, b.rewards, b.groups(), b.advantages);
+    sr::normalize_advantages(sr::cpu, b.rewards, b.groups(), b.advantages, {}, {}, ws);
     benchmark::DoNotOptimize(b.advantages.data());
     benchmark::ClobberMemory();
   }

@@ -4,6 +4,8 @@
 
 namespace sr = shuffle_r1;
 
+long long allocation_count();  // alloc_counter.cpp
+
 namespace {
 template <class T>
 std::vector<T> normalize(const std::vector<T>& r, std::int64_t G, std::int64_t n,
@@ -223,6 +225,88 @@ TEST_CASE_TEMPLATE("advantage: in-place normalization gives the same result", T,
       CHECK(m1[3] == 1.0);  // group 3 is constant with reward 0.25 * (3 % 5 + 1) = 1
     }
   }
+}
+
+TEST_CASE_TEMPLATE("advantage: a workspace gives the same results and allocates nothing once sized",
+                   T, float, double) {
+  std::mt19937_64 rng(12);
+  const std::int64_t G = 300;
+  sr::normalize_workspace ws;
+  CHECK(ws.bytes() == 0);
+  const auto check_layout = [&](const auto& groups, std::int64_t B, sr::estimator kind) {
+    const std::vector<T> r =
+        test::random_rewards<T>(rng, static_cast<std::size_t>(B), test::reward_kind::graded);
+    sr::advantage_options o;
+    o.kind = kind;
+    std::vector<T> expected(r.size());
+    std::vector<double> m0(G), s0(G);
+    sr::normalize_advantages(sr::cpu, r, groups, expected, o, {m0, s0});
+    for (int call = 0; call < 3; ++call) {
+      std::vector<T> a(r.size(), T(-5));
+      std::vector<double> m(G, -5), s(G, -5);
+      const long long before = allocation_count();
+      sr::normalize_advantages(sr::cpu, r, groups, a, o, {m, s}, ws);
+      if (call > 0) CHECK(allocation_count() - before == 0);  // sized by the first call
+      CHECK(a == expected);
+      CHECK(m == m0);
+      CHECK(s == s0);
+    }
+  };
+  for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::batch_std}) {
+    CAPTURE(sr::to_string(kind));
+    check_layout(sr::uniform_groups{G, 16}, G * 16, kind);  // the SIMD path on AVX2 / AVX-512
+    check_layout(sr::uniform_groups{G, 5}, G * 5, kind);
+    std::vector<std::int64_t> offsets(G + 1, 0);
+    for (std::int64_t g = 0; g < G; ++g)
+      offsets[static_cast<std::size_t>(g + 1)] = offsets[static_cast<std::size_t>(g)] + 2 + g % 40;
+    check_layout(sr::ragged_groups{offsets}, offsets.back(), kind);  // groups up to 41 rows
+  }
+  CHECK(ws.bytes() > 0);
+  // A refused call keeps the workspace usable.
+  std::vector<T> bad(16 * G, T(1));
+  bad[7] = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> out(bad.size(), T(-5));
+  CHECK_THROWS_AS(
+      sr::normalize_advantages(sr::cpu, bad, sr::uniform_groups{G, 16}, out, {}, {}, ws),
+      sr::error);
+  CHECK(out == std::vector<T>(bad.size(), T(-5)));
+  check_layout(sr::uniform_groups{G, 16}, G * 16, sr::estimator::grpo);
+  ws.release();
+  CHECK(ws.bytes() == 0);
+}
+
+TEST_CASE(
+    "advantage: outputs large enough for non-temporal stores equal those computed in pieces") {
+  // 2^18 groups of 16 floats: 16 MiB of output, the threshold of the streaming stores of the AVX2
+  // kernel (with the output aligned to 32 bytes); each half alone is written normally. Groups
+  // are independent, so both must agree bit for bit.
+  const std::int64_t G = std::int64_t{1} << 18, n = 16, B = G * n;
+  std::vector<float> r(static_cast<std::size_t>(B));
+  sr::synthetic_rewards(G, n, 31, sr::host_span<float>(r));
+  std::vector<float> storage(static_cast<std::size_t>(B + 8), -5.0f);
+  std::size_t skip = 0;
+  while (reinterpret_cast<std::uintptr_t>(storage.data() + skip) % 32 != 0)
+    ++skip;
+  const sr::host_span<float> whole(storage.data() + skip, static_cast<std::size_t>(B));
+  std::vector<double> mean(static_cast<std::size_t>(G)), sd(static_cast<std::size_t>(G));
+  sr::normalize_advantages(sr::cpu, sr::host_span<const float>(r), sr::uniform_groups{G, n}, whole,
+                           {}, {mean, sd});
+  std::vector<float> piece(static_cast<std::size_t>(B / 2));
+  std::vector<double> pm(static_cast<std::size_t>(G / 2)), ps(static_cast<std::size_t>(G / 2));
+  std::int64_t mismatches = 0;
+  for (std::int64_t half = 0; half < 2; ++half) {
+    const std::size_t off = static_cast<std::size_t>(half * B / 2);
+    sr::normalize_advantages(sr::cpu, sr::host_span<const float>(r.data() + off, piece.size()),
+                             sr::uniform_groups{G / 2, n}, sr::host_span<float>(piece), {},
+                             {pm, ps});
+    for (std::size_t i = 0; i < piece.size(); ++i)
+      mismatches += piece[i] != whole[off + i];
+    for (std::size_t g = 0; g < pm.size(); ++g)
+      mismatches += pm[g] != mean[off / n + g] || ps[g] != sd[off / n + g];
+  }
+  CHECK(mismatches == 0);
+  CHECK(storage[skip + static_cast<std::size_t>(B)] == -5.0f);  // nothing past the end
+  if (skip > 0) CHECK(storage[skip - 1] == -5.0f);
 }
 
 TEST_CASE_TEMPLATE("advantage: singleton policies", T, float, double) {

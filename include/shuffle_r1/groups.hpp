@@ -143,6 +143,12 @@ inline host_layout to_host_layout(const indexed_groups& g) noexcept {
 struct ids_scratch {
   std::vector<std::pair<std::uint64_t, std::int64_t>> runs;  // (id, first row) of each run
   std::vector<std::int64_t> order, group_of_run, leader, cursor;
+
+  std::size_t bytes() const noexcept {
+    return runs.capacity() * sizeof(runs[0]) +
+           (order.capacity() + group_of_run.capacity() + leader.capacity() + cursor.capacity()) *
+               sizeof(std::int64_t);
+  }
 };
 
 /// Scratch of layout validation and id resolution, reusable across calls.
@@ -150,6 +156,11 @@ struct layout_scratch {
   std::vector<std::uint64_t> seen;          // indexed layout: rows seen so far
   std::vector<std::int64_t> offsets, rows;  // id_groups resolved
   ids_scratch ids;
+
+  std::size_t bytes() const noexcept {
+    return seen.capacity() * sizeof(std::uint64_t) +
+           (offsets.capacity() + rows.capacity()) * sizeof(std::int64_t) + ids.bytes();
+  }
 };
 
 inline void validate_offsets(const char* fn, host_span<const std::int64_t> offsets,

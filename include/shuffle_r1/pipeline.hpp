@@ -74,14 +74,11 @@ class pipeline_workspace {
   std::size_t bytes() const noexcept {
     const auto& b = buffers_;
     return (b.advantages.capacity() + b.weights.capacity()) * sizeof(T) +
-           (b.pairs.capacity() + b.order.capacity() + b.layout.offsets.capacity() +
-            b.layout.rows.capacity() + b.pairs_s.order.capacity()) *
+           (b.pairs.capacity() + b.order.capacity() + b.pairs_s.order.capacity()) *
                sizeof(std::int64_t) +
-           (b.used.capacity() + b.layout.seen.capacity()) * sizeof(std::uint64_t) +
-           b.shuffle.bytes() +
-           (b.norm.x.capacity() + b.norm.d.capacity() + b.norm.q.capacity() +
-            b.norm.partials.capacity()) *
-               sizeof(double);
+           b.used.capacity() * sizeof(std::uint64_t) +
+           (b.group_mean.capacity() + b.group_std.capacity()) * sizeof(double) + b.layout.bytes() +
+           b.norm.bytes() + b.shuffle.bytes();
   }
   /// Frees all memory. Never throws.
   void release() noexcept { buffers_ = detail::cpu::pipeline_buffers<T>{}; }

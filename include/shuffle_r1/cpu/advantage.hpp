@@ -63,6 +63,13 @@ struct norm_scratch {
   std::vector<double> chunk_mu;            // group means, one vector per block (lane order)
   std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group
   std::vector<std::uint8_t> chunk_scaled;  // the chunk needs the portable rescaling path
+
+  std::size_t bytes() const noexcept {
+    return (x.capacity() + d.capacity() + q.capacity() + partials.capacity() +
+            chunk_mu.capacity()) *
+               sizeof(double) +
+           chunk_zv.capacity() * sizeof(std::uint64_t) + chunk_scaled.capacity();
+  }
 };
 
 /// Per-call constants of the kernel.
@@ -467,6 +474,13 @@ template <bool Wide>
 struct norm_simd {
   static constexpr int block = Wide ? avx512::block : avx2::block;
   static constexpr int chunk_blocks = Wide ? avx512::chunk_blocks : avx2::chunk_blocks;
+  /// Outputs of at least this many bytes are written with non-temporal stores (docs/benchmarks.md).
+  /// AVX2 (measured on a 2-core EPYC VM, 32 MiB L3): from 16 MiB, where the output and the rewards
+  /// no longer stay cached together; at 64 MiB (1M groups of 16 floats) 20.4-21.3 -> 17.4-17.8 ms
+  /// per call. AVX-512 (measured on the earlier AVX-512 host): the same stores made the 64 MiB
+  /// case slower (12.4 against 7 ms), so only beyond it.
+  static constexpr std::int64_t stream_bytes =
+      Wide ? (std::int64_t{64} << 20) + 1 : std::int64_t{16} << 20;
 
   template <class T, int P>
   static norm_chunk_scan scan(const T* x, int blocks, double* mu) {
@@ -541,10 +555,9 @@ inline std::int64_t uniform_simd_isa(const T* x, std::int64_t G, T* out, const n
                                      const group_stats_out& stats, const host_layout& L,
                                      norm_scratch& s, advantage_summary& summary) {
   const std::int64_t covered = G / K::block * K::block;
-  // Outputs far larger than the caches bypass them (no read-for-ownership of the destination).
-  const bool stream =
-      covered * P * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t{64} << 20) &&
-      reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
+  // Outputs larger than the caches bypass them (no read-for-ownership of the destination).
+  const bool stream = covered * P * static_cast<std::int64_t>(sizeof(T)) >= K::stream_bytes &&
+                      reinterpret_cast<std::uintptr_t>(out) % (8 * sizeof(T)) == 0;
   for (std::int64_t g = 0, c = 0; g < covered; g += norm_chunk_groups, ++c) {
     const int blocks =
         static_cast<int>(std::min<std::int64_t>(K::chunk_blocks, (covered - g) / K::block));
