@@ -7,9 +7,14 @@
 
 namespace {
 std::atomic<long long> g_allocations{0};
+std::atomic<long long> g_fail_at{-1};  // allocation number that throws; -1: none
 
 void* counted_malloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const long long k = g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (k == g_fail_at.load(std::memory_order_relaxed)) {
+    g_fail_at.store(-1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
@@ -17,6 +22,11 @@ void* counted_malloc(std::size_t n) {
 
 long long allocation_count() {
   return g_allocations.load(std::memory_order_relaxed);
+}
+
+void fail_allocation(long long nth) {
+  g_fail_at.store(nth < 0 ? -1 : g_allocations.load(std::memory_order_relaxed) + nth,
+                  std::memory_order_relaxed);
 }
 
 void* operator new(std::size_t n) {

@@ -115,6 +115,14 @@ struct host_layout {
   }
   /// Batch row of position k (0-based over the concatenated groups).
   std::int64_t row(std::int64_t k) const noexcept { return rows ? rows[k] : k; }
+  /// Rows of the largest group (0 without groups). O(1) for uniform layouts, else O(G).
+  std::int64_t largest() const noexcept {
+    if (uniform >= 0) return groups > 0 ? uniform : 0;
+    std::int64_t n = 0;
+    for (std::int64_t g = 0; g < groups; ++g)
+      n = std::max(n, size(g));
+    return n;
+  }
 };
 
 inline host_layout to_host_layout(const uniform_groups& g) noexcept {

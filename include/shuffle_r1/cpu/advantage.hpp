@@ -415,6 +415,20 @@ SHUFFLE_R1_STRICT_FP inline void plan_batch_std(const T* x, std::int64_t B, doub
   plan.batch_sigma = scale_undo(plan.global, sigma);
 }
 
+/// Sizes the buffers of a group of n rows when n is above one chunk (sum_chunk): its values,
+/// deviations, squares and canonical-sum partials.
+inline void size_large_group(std::int64_t n, norm_scratch& s) {
+  if (n <= sum_chunk) return;
+  const auto un = static_cast<std::size_t>(n);
+  if (s.d.size() < un) {
+    s.d.resize(un);
+    s.q.resize(un);
+  }
+  if (s.x.size() < un) s.x.resize(un);
+  const auto need = static_cast<std::size_t>(canonical_sum_scratch(n) + 2);
+  if (s.partials.size() < need) s.partials.resize(need);
+}
+
 /// Normalizes group g with the portable code.
 template <class T>
 SHUFFLE_R1_STRICT_FP inline group_result portable_group(const T* x, const host_layout& L,
@@ -446,14 +460,7 @@ SHUFFLE_R1_STRICT_FP inline group_result portable_group(const T* x, const host_l
         return small_group<T, 32>(x, L, begin, n, plan, out);
     }
   }
-  const auto un = static_cast<std::size_t>(n);
-  if (s.d.size() < un) {
-    s.d.resize(un);
-    s.q.resize(un);
-  }
-  if (s.x.size() < un) s.x.resize(un);
-  const auto need = static_cast<std::size_t>(canonical_sum_scratch(n) + 2);
-  if (s.partials.size() < need) s.partials.resize(need);
+  size_large_group(n, s);  // normally done by normalize_kernel before its first write
   load_group(x, L, begin, n, s.x.data());
   r = normalize_large(s.x.data(), n, plan, s.d.data(), s.q.data(), s.partials.data());
   store_group(out, L, begin, n, s.d.data());
@@ -611,6 +618,8 @@ SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, co
     plan_batch_std(x, B, max_abs, plan, s);
     summary.batch_std = plan.batch_sigma;
   }
+  // Every buffer before the first write: a failed allocation must leave `out` untouched.
+  size_large_group(L.largest(), s);
   std::int64_t g = 0;
 #if SHUFFLE_R1_X86_SIMD
   // The SIMD path needs the validation scan's per-chunk results (validate_normalize).

@@ -327,6 +327,9 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
                                  bool allow_simd = true) {
   alignas(64) std::int32_t rank[rank_block_rows];
   std::int64_t k_out = 0;
+  // The sort buffer of groups above rank_sort_limit, sized before the first write.
+  if (const std::int64_t n = L.largest(); n > rank_sort_limit)
+    scratch.order.resize(std::max(scratch.order.size(), static_cast<std::size_t>(n)));
   for (std::int64_t g0 = 0, g1 = 0; g0 < L.groups; g0 = g1) {
     // The block: g0 and the following groups that end within rank_block_rows rows of its start
     // (a first group larger than that is alone and sorted by comparison, without the buffer).

@@ -296,6 +296,11 @@ inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64
 /// searches in one iteration, and building the table costs a quarter as much.
 inline constexpr int cpu_guide_shift = 2;
 
+/// Bits of build_table's guide for K pairs (2^bits buckets, plus one slot).
+inline int table_guide_bits(std::int64_t K) noexcept {
+  return std::max(1, guide_bits(K) - cpu_guide_shift);
+}
+
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
 ///
@@ -325,7 +330,7 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
     c[j] = total;
   }
   mass_table t;
-  t.gbits = std::max(1, guide_bits(K) - cpu_guide_shift);
+  t.gbits = table_guide_bits(K);
   const std::int64_t buckets = std::int64_t{1} << t.gbits;
   // One slot past the last bucket takes the stores of pairs whose e_j is `buckets`.
   guide.assign(static_cast<std::size_t>(buckets + 1), 0);
@@ -611,6 +616,10 @@ inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::in
     fill_table = build_table(s.fill_mass.data(), K, nullptr, s.fill_cum, s.fill_guide);
   }
   s.taken.resize(static_cast<std::size_t>((K + 63) / 64));
+  // A later phase's tables (rare) are built mid-round, after entries of `order` are written:
+  // reserve them before the first write, so that no allocation can fail after it.
+  s.cum_phase.reserve(static_cast<std::size_t>(K + cum_pad));
+  s.guide_phase.reserve((std::size_t{1} << table_guide_bits(K)) + 1);
   const auto step = static_cast<std::uint32_t>(o.step);
   for (std::int64_t r = 0; r < S; ++r) {
     std::fill(s.taken.begin(), s.taken.end(), 0);

@@ -1,0 +1,171 @@
+// Allocation failures: every public CPU function, given fresh memory, is made to fail at each of
+// its heap allocations in turn (tests/alloc_counter.cpp throws std::bad_alloc from the n-th
+// operator new). Each failure must reach the caller as std::bad_alloc with every output
+// untouched, and the run that no longer fails must give the reference result.
+#include "support.hpp"
+
+// tests/alloc_counter.cpp
+long long allocation_count();
+void fail_allocation(long long nth);  // the nth allocation from now throws; -1 disarms
+
+namespace sr = shuffle_r1;
+
+namespace {
+
+// Calls run() with allocation k = 0, 1, 2, ... failing until a call succeeds; after each
+// failure, untouched() must hold. Returns the number of failures injected.
+template <class Run, class Untouched>
+int fail_each_allocation(Run run, Untouched untouched) {
+  int failures = 0;
+  for (long long k = 0; k < 1000; ++k) {
+    bool threw = false;
+    fail_allocation(k);
+    try {
+      run();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    fail_allocation(-1);
+    if (!threw) return failures;
+    ++failures;
+    CAPTURE(k);
+    CHECK(untouched());
+  }
+  FAIL("a call still failed after 1000 injected allocation failures");
+  return failures;
+}
+
+// Skewed weights (one pair holds nearly all the mass): rounds need rebuilt tables (extra
+// phases), whose memory must exist before the first entry of the order is written.
+std::vector<double> skewed_weights() {
+  std::vector<double> w(300, 1e-9);
+  w[5] = 1e9;
+  w[17] = 1e6;
+  for (std::size_t j = 100; j < 300; j += 2)
+    w[j] = 0.0;  // zero-mass pairs for the fill stream
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("alloc failure: normalize_advantages writes nothing") {
+  std::mt19937_64 rng(3);
+  std::vector<std::int64_t> offsets = {0};
+  for (int g = 0; g < 40; ++g)
+    offsets.push_back(offsets.back() + 1 + g % 3 + (g == 7 ? 90 : 0));  // one group of 91 rows
+  const std::vector<double> r = test::random_rewards<double>(
+      rng, static_cast<std::size_t>(offsets.back()), test::reward_kind::graded);
+  for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::batch_std}) {
+    sr::advantage_options o;
+    o.kind = kind;
+    o.singleton = sr::singleton_policy::zero;
+    const sr::ragged_groups groups{offsets};
+    std::vector<double> expected(r.size()), m0(40), s0(40);
+    sr::normalize_advantages(sr::cpu, r, groups, expected, o, {m0, s0});
+    std::vector<double> a(r.size(), -5.0), m(40, -5.0), s(40, -5.0);
+    const int failures = fail_each_allocation(
+        [&] {
+          sr::normalize_workspace ws;
+          sr::normalize_advantages(sr::cpu, r, groups, a, o, {m, s}, ws);
+        },
+        [&] {
+          return a == std::vector<double>(r.size(), -5.0) && m == std::vector<double>(40, -5.0) &&
+                 s == std::vector<double>(40, -5.0);
+        });
+    CAPTURE(sr::to_string(kind));
+    CHECK(failures > 0);
+    CHECK(a == expected);
+    CHECK(m == m0);
+    CHECK(s == s0);
+  }
+}
+
+TEST_CASE("alloc failure: select_pairs writes nothing") {
+  std::mt19937_64 rng(4);
+  const std::vector<std::int64_t> offsets = {0, 16, 116, 140};  // a group of 100 rows
+  const std::vector<float> adv = test::random_rewards<float>(
+      rng, static_cast<std::size_t>(offsets.back()), test::reward_kind::normal);
+  const sr::ragged_groups groups{offsets};
+  const std::int64_t K = sr::count_pairs(groups, static_cast<std::int64_t>(adv.size()));
+  std::vector<std::int64_t> pairs0(static_cast<std::size_t>(2 * K));
+  std::vector<float> w0(static_cast<std::size_t>(K));
+  (void)sr::select_pairs(sr::cpu, adv, groups, pairs0, w0);
+  std::vector<std::int64_t> pairs(pairs0.size(), -5);
+  std::vector<float> w(w0.size(), -5.0f);
+  const int failures =
+      fail_each_allocation([&] { (void)sr::select_pairs(sr::cpu, adv, groups, pairs, w); },
+                           [&] {
+                             return pairs == std::vector<std::int64_t>(pairs0.size(), -5) &&
+                                    w == std::vector<float>(w0.size(), -5.0f);
+                           });
+  CHECK(failures > 0);
+  CHECK(pairs == pairs0);
+  CHECK(w == w0);
+}
+
+TEST_CASE("alloc failure: shuffle_pairs writes nothing, extra phases and fill included") {
+  const std::vector<double> w = skewed_weights();
+  sr::shuffle_options o;
+  o.rounds = 3;
+  o.per_round = 250;  // 200 pairs have non-zero mass: the fill stream draws 50 per round
+  o.on_short = sr::short_policy::fill;
+  std::vector<std::int64_t> expected(static_cast<std::size_t>(sr::shuffle_size(300, o)));
+  const sr::shuffle_summary s0 = sr::shuffle_pairs(sr::cpu, w, expected, o);
+  CHECK(s0.extra_phases > 0);
+  CHECK(s0.nonzero_pairs < o.per_round);
+  std::vector<std::int64_t> order(expected.size(), -5);
+  const int failures = fail_each_allocation(
+      [&] {
+        sr::shuffle_workspace ws;
+        (void)sr::shuffle_pairs(sr::cpu, w, order, o, ws);
+      },
+      [&] { return order == std::vector<std::int64_t>(expected.size(), -5); });
+  CHECK(failures > 0);
+  CHECK(order == expected);
+}
+
+TEST_CASE("alloc failure: run_pipeline writes nothing") {
+  const std::int64_t G = 50, n = 8;
+  std::vector<float> r(static_cast<std::size_t>(G * n));
+  sr::synthetic_rewards(G, n, 9, sr::host_span<float>(r));
+  const sr::uniform_groups groups{G, n};
+  sr::pipeline_config c;
+  c.shuffle.on_short = sr::short_policy::fill;
+  c.shuffle.rounds = 4;
+  const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
+  struct outputs {
+    std::vector<float> adv, w;
+    std::vector<std::int64_t> pairs, order, rows;
+    std::vector<double> mean, sd;
+    bool operator==(const outputs& o) const {
+      return adv == o.adv && w == o.w && pairs == o.pairs && order == o.order && rows == o.rows &&
+             mean == o.mean && sd == o.sd;
+    }
+  };
+  const auto make = [&] {
+    return outputs{std::vector<float>(static_cast<std::size_t>(sizes.rows), -5.0f),
+                   std::vector<float>(static_cast<std::size_t>(sizes.pairs), -5.0f),
+                   std::vector<std::int64_t>(static_cast<std::size_t>(2 * sizes.pairs), -5),
+                   std::vector<std::int64_t>(static_cast<std::size_t>(sizes.order), -5),
+                   std::vector<std::int64_t>(static_cast<std::size_t>(sizes.training_rows), -5),
+                   std::vector<double>(static_cast<std::size_t>(G), -5.0),
+                   std::vector<double>(static_cast<std::size_t>(G), -5.0)};
+  };
+  const outputs fresh = make();
+  outputs expected = make(), got = make();
+  const auto view = [](outputs& x) {
+    return sr::pipeline_outputs<float>{x.adv, x.pairs, x.w, x.order, x.rows, x.mean, x.sd};
+  };
+  {
+    sr::pipeline_workspace<float> ws;
+    (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(expected));
+  }
+  const int failures = fail_each_allocation(
+      [&] {
+        sr::pipeline_workspace<float> ws;
+        (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(got));
+      },
+      [&] { return got == fresh; });
+  CHECK(failures > 0);
+  CHECK(got == expected);
+}
