@@ -273,6 +273,20 @@ TEST_CASE_TEMPLATE("advantage: a workspace gives the same results and allocates 
   check_layout(sr::uniform_groups{G, 16}, G * 16, sr::estimator::grpo);
   ws.release();
   CHECK(ws.bytes() == 0);
+  // A group of 1000 rows, then batch_std on 100 rows (which resizes the squares buffer to the
+  // batch), then the large group again: its buffers must be sized again, each on its own (the
+  // squares had been left at 100 entries while the kernel wrote 1000).
+  const std::vector<T> big = test::random_rewards<T>(rng, 1000, test::reward_kind::normal);
+  const std::vector<T> small = test::random_rewards<T>(rng, 100, test::reward_kind::normal);
+  std::vector<T> a1(1000), a2(100), a3(1000);
+  sr::advantage_options bstd;
+  bstd.kind = sr::estimator::batch_std;
+  sr::normalize_advantages(sr::cpu, big, sr::uniform_groups{1, 1000}, a1, {}, {}, ws);
+  sr::normalize_advantages(sr::cpu, small, sr::uniform_groups{10, 10}, a2, bstd, {}, ws);
+  sr::normalize_advantages(sr::cpu, big, sr::uniform_groups{1, 1000}, a3, {}, {}, ws);
+  CHECK(ws.scratch().q.size() >= 1000);
+  CHECK(ws.scratch().d.size() >= 1000);
+  CHECK(a3 == a1);
 }
 
 TEST_CASE(

@@ -1,7 +1,8 @@
-// Allocation failures: every public CPU function, given fresh memory, is made to fail at each of
-// its heap allocations in turn (tests/alloc_counter.cpp throws std::bad_alloc from the n-th
-// operator new). Each failure must reach the caller as std::bad_alloc with every output
-// untouched, and the run that no longer fails must give the reference result.
+// Allocation failures: every public CPU function that allocates, given fresh memory, is made to
+// fail at each heap allocation of a clean call in turn (tests/alloc_counter.cpp throws
+// std::bad_alloc from the n-th operator new). A call that throws must leave every output
+// untouched; a call that absorbs the failure (std::stable_sort falls back when its nothrow
+// buffer request fails) must still give the reference result.
 #include "support.hpp"
 
 // tests/alloc_counter.cpp
@@ -12,12 +13,20 @@ namespace sr = shuffle_r1;
 
 namespace {
 
-// Calls run() with allocation k = 0, 1, 2, ... failing until a call succeeds; after each
-// failure, untouched() must hold. Returns the number of failures injected.
-template <class Run, class Untouched>
-int fail_each_allocation(Run run, Untouched untouched) {
+// Counts the allocations of a clean call of run(), then fails allocation k of a fresh call for
+// every such k. reset() restores the outputs to their initial contents before each call;
+// untouched() tests that they still hold them, expected() that they hold the reference result.
+// Returns the number of calls that threw.
+template <class Run, class Reset, class Untouched, class Expected>
+int fail_every_allocation(Run run, Reset reset, Untouched untouched, Expected expected) {
+  reset();
+  const long long before = allocation_count();
+  run();
+  const long long total = allocation_count() - before;
+  CHECK(expected());
   int failures = 0;
-  for (long long k = 0; k < 1000; ++k) {
+  for (long long k = 0; k < total; ++k) {
+    reset();
     bool threw = false;
     fail_allocation(k);
     try {
@@ -26,12 +35,15 @@ int fail_each_allocation(Run run, Untouched untouched) {
       threw = true;
     }
     fail_allocation(-1);
-    if (!threw) return failures;
-    ++failures;
     CAPTURE(k);
-    CHECK(untouched());
+    CAPTURE(total);
+    if (threw) {
+      ++failures;
+      CHECK(untouched());
+    } else {
+      CHECK(expected());
+    }
   }
-  FAIL("a call still failed after 1000 injected allocation failures");
   return failures;
 }
 
@@ -62,21 +74,24 @@ TEST_CASE("alloc failure: normalize_advantages writes nothing") {
     const sr::ragged_groups groups{offsets};
     std::vector<double> expected(r.size()), m0(40), s0(40);
     sr::normalize_advantages(sr::cpu, r, groups, expected, o, {m0, s0});
-    std::vector<double> a(r.size(), -5.0), m(40, -5.0), s(40, -5.0);
-    const int failures = fail_each_allocation(
+    std::vector<double> a, m, s;
+    CAPTURE(sr::to_string(kind));
+    const int failures = fail_every_allocation(
         [&] {
           sr::normalize_workspace ws;
           sr::normalize_advantages(sr::cpu, r, groups, a, o, {m, s}, ws);
         },
         [&] {
+          a.assign(r.size(), -5.0);
+          m.assign(40, -5.0);
+          s.assign(40, -5.0);
+        },
+        [&] {
           return a == std::vector<double>(r.size(), -5.0) && m == std::vector<double>(40, -5.0) &&
                  s == std::vector<double>(40, -5.0);
-        });
-    CAPTURE(sr::to_string(kind));
+        },
+        [&] { return a == expected && m == m0 && s == s0; });
     CHECK(failures > 0);
-    CHECK(a == expected);
-    CHECK(m == m0);
-    CHECK(s == s0);
   }
 }
 
@@ -90,17 +105,20 @@ TEST_CASE("alloc failure: select_pairs writes nothing") {
   std::vector<std::int64_t> pairs0(static_cast<std::size_t>(2 * K));
   std::vector<float> w0(static_cast<std::size_t>(K));
   (void)sr::select_pairs(sr::cpu, adv, groups, pairs0, w0);
-  std::vector<std::int64_t> pairs(pairs0.size(), -5);
-  std::vector<float> w(w0.size(), -5.0f);
+  std::vector<std::int64_t> pairs;
+  std::vector<float> w;
   const int failures =
-      fail_each_allocation([&] { (void)sr::select_pairs(sr::cpu, adv, groups, pairs, w); },
-                           [&] {
-                             return pairs == std::vector<std::int64_t>(pairs0.size(), -5) &&
-                                    w == std::vector<float>(w0.size(), -5.0f);
-                           });
+      fail_every_allocation([&] { (void)sr::select_pairs(sr::cpu, adv, groups, pairs, w); },
+                            [&] {
+                              pairs.assign(pairs0.size(), -5);
+                              w.assign(w0.size(), -5.0f);
+                            },
+                            [&] {
+                              return pairs == std::vector<std::int64_t>(pairs0.size(), -5) &&
+                                     w == std::vector<float>(w0.size(), -5.0f);
+                            },
+                            [&] { return pairs == pairs0 && w == w0; });
   CHECK(failures > 0);
-  CHECK(pairs == pairs0);
-  CHECK(w == w0);
 }
 
 TEST_CASE("alloc failure: shuffle_pairs writes nothing, extra phases and fill included") {
@@ -113,15 +131,16 @@ TEST_CASE("alloc failure: shuffle_pairs writes nothing, extra phases and fill in
   const sr::shuffle_summary s0 = sr::shuffle_pairs(sr::cpu, w, expected, o);
   CHECK(s0.extra_phases > 0);
   CHECK(s0.nonzero_pairs < o.per_round);
-  std::vector<std::int64_t> order(expected.size(), -5);
-  const int failures = fail_each_allocation(
+  std::vector<std::int64_t> order;
+  const int failures = fail_every_allocation(
       [&] {
         sr::shuffle_workspace ws;
         (void)sr::shuffle_pairs(sr::cpu, w, order, o, ws);
       },
-      [&] { return order == std::vector<std::int64_t>(expected.size(), -5); });
+      [&] { order.assign(expected.size(), -5); },
+      [&] { return order == std::vector<std::int64_t>(expected.size(), -5); },
+      [&] { return order == expected; });
   CHECK(failures > 0);
-  CHECK(order == expected);
 }
 
 TEST_CASE("alloc failure: run_pipeline writes nothing") {
@@ -160,12 +179,40 @@ TEST_CASE("alloc failure: run_pipeline writes nothing") {
     sr::pipeline_workspace<float> ws;
     (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(expected));
   }
-  const int failures = fail_each_allocation(
+  const int failures = fail_every_allocation(
       [&] {
         sr::pipeline_workspace<float> ws;
         (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(got));
       },
-      [&] { return got == fresh; });
+      [&] { got = fresh; }, [&] { return got == fresh; }, [&] { return got == expected; });
   CHECK(failures > 0);
-  CHECK(got == expected);
+}
+
+TEST_CASE("alloc failure: select_rows writes nothing, every rule") {
+  // A small group first, then larger ones: per-group buffers that grew inside the group loop
+  // reallocated after the first group's rows were written (pods, random, top, bottom, resample).
+  std::mt19937_64 rng(5);
+  const std::vector<std::int64_t> offsets = {0, 4, 40, 48};
+  const auto B = static_cast<std::size_t>(offsets.back());
+  const std::vector<double> r = test::random_rewards<double>(rng, B, test::reward_kind::graded);
+  const std::vector<double> adv = test::random_rewards<double>(rng, B, test::reward_kind::normal);
+  const sr::ragged_groups groups{offsets};
+  for (const sr::selector kind :
+       {sr::selector::pts, sr::selector::pods, sr::selector::dapo, sr::selector::std_topk,
+        sr::selector::random, sr::selector::top, sr::selector::bottom, sr::selector::resample}) {
+    sr::selector_options o;
+    o.kind = kind;
+    o.seed = 11;
+    const auto cap =
+        static_cast<std::size_t>(sr::count_selected_rows(groups, static_cast<std::int64_t>(B), o));
+    std::vector<std::int64_t> want(cap, -5), rows;
+    (void)sr::select_rows(sr::cpu, r, adv, groups, want, o);
+    CAPTURE(sr::to_string(kind));
+    const int failures = fail_every_allocation(
+        [&] { (void)sr::select_rows(sr::cpu, r, adv, groups, rows, o); },
+        [&] { rows.assign(cap, -5); }, [&] { return rows == std::vector<std::int64_t>(cap, -5); },
+        [&] { return rows == want; });
+    // pts (groups within the rank limit) and dapo allocate nothing
+    if (kind != sr::selector::pts && kind != sr::selector::dapo) CHECK(failures > 0);
+  }
 }

@@ -15,10 +15,11 @@
 namespace shuffle_r1 {
 
 /// Reusable memory of normalize_advantages: what the validation scan of the SIMD path keeps per
-/// group (about 9 bytes per group), the values of groups larger than 32 rows, batch_std's
-/// copies of the rewards, the resolved layout of id_groups and indexed_groups. A call sizes what
-/// it needs; later calls with the same or smaller sizes and the same kind of layout allocate
-/// nothing. Not thread-safe: one workspace per concurrent caller.
+/// group (about 8 bytes per group), the values of groups larger than 32 rows, batch_std's
+/// copies of the rewards, the resolved layout of id_groups and the validation bitmap of
+/// indexed_groups. A call sizes what it needs; later calls with the same or smaller sizes, the
+/// same kind of layout and the same estimator (for id_groups: no more runs of equal ids)
+/// allocate nothing. Not thread-safe: one workspace per concurrent caller.
 class normalize_workspace {
  public:
   /// Bytes currently reserved. @par Complexity O(1). Never throws.
@@ -58,7 +59,7 @@ class normalize_workspace {
 /// @param options estimator, ddof, eps, singleton policy
 /// @param stats optional per-group mean and std outputs (G elements each, or empty)
 /// @param workspace reusable memory (see normalize_workspace): once sized, calls of the same
-///        or smaller sizes allocate nothing
+///        or smaller sizes, layout kind and estimator allocate nothing
 /// @return counts: groups, zero-variance, singleton and empty groups, batch sigma
 ///
 /// @pre ddof is 0 or 1; eps finite and >= 0; sizes as above.
@@ -69,7 +70,7 @@ class normalize_workspace {
 /// @par Empty input B = 0 with G = 0 (or G empty groups) writes nothing and returns zeros.
 /// @par Determinism Bit-identical across runs, builds (-O0..-O3, -march=native, C++17/20) and
 ///      the CPU and CUDA backends.
-/// @par Complexity O(B) time. Extra memory (kept by the workspace): about 9 bytes per group
+/// @par Complexity O(B) time. Extra memory (kept by the workspace): about 8 bytes per group
 ///      for uniform groups of 8, 16 or 32 rows on an AVX2 or AVX-512 CPU (the validation
 ///      scan's means and flags), otherwise O(1) for groups of at most 32 rows; O(n) for a group
 ///      of n > 32 rows, O(B) for batch_std or an indexed layout (validation bitmap: B/8 bytes).

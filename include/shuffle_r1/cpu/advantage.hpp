@@ -420,10 +420,9 @@ SHUFFLE_R1_STRICT_FP inline void plan_batch_std(const T* x, std::int64_t B, doub
 inline void size_large_group(std::int64_t n, norm_scratch& s) {
   if (n <= sum_chunk) return;
   const auto un = static_cast<std::size_t>(n);
-  if (s.d.size() < un) {
-    s.d.resize(un);
-    s.q.resize(un);
-  }
+  // each on its own: plan_batch_std resizes x and q to the batch, which may be smaller
+  if (s.d.size() < un) s.d.resize(un);
+  if (s.q.size() < un) s.q.resize(un);
   if (s.x.size() < un) s.x.resize(un);
   const auto need = static_cast<std::size_t>(canonical_sum_scratch(n) + 2);
   if (s.partials.size() < need) s.partials.resize(need);

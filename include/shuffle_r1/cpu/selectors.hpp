@@ -153,6 +153,13 @@ SHUFFLE_R1_STRICT_FP inline void pods_kernel(const T* adv, const host_layout& L,
   SHUFFLE_R1_STRICT_FP_BODY
   std::vector<std::int64_t> sorted;
   std::vector<double> d, top1, top2, bot1, bot2;
+  // Every buffer before the first write to out (a failed allocation must leave it untouched);
+  // within these capacities the per-group resizes do not allocate.
+  const auto n_max = static_cast<std::size_t>(L.largest());
+  sorted.reserve(n_max);
+  d.reserve(n_max);
+  for (std::vector<double>* v : {&top1, &top2, &bot1, &bot2})
+    v->reserve(n_max + 1);  // m + 1 <= n + 1
   std::int64_t w = 0;
   for (std::int64_t g = 0; g < L.groups; ++g) {
     const std::int64_t n = L.size(g);
@@ -335,6 +342,11 @@ inline void pair_rule_kernel(const T* adv, const host_layout& L, const selector_
   std::vector<std::int64_t> idx;
   std::vector<std::uint64_t> keys;
   std::vector<char> chosen;
+  // Every buffer before the first write to out (P <= n / 2 pairs per group).
+  const auto p_max = static_cast<std::size_t>(L.largest() / 2);
+  idx.reserve(p_max);
+  if (o.kind == selector::random) keys.reserve(p_max);
+  chosen.reserve(p_max);
   std::int64_t base = 0, w = 0;
   const auto step = static_cast<std::uint32_t>(o.step);
   for (std::int64_t g = 0; g < L.groups; ++g) {
@@ -379,6 +391,7 @@ template <class T>
 inline void resample_kernel(const T* values, const host_layout& L, const selector_options& o,
                             std::int64_t* out, selection_summary& sum) {
   std::vector<std::uint64_t> cum;
+  cum.reserve(static_cast<std::size_t>(L.largest()));  // before the first write to out
   std::int64_t w = 0;
   const auto step = static_cast<std::uint32_t>(o.step);
   for (std::int64_t g = 0; g < L.groups; ++g) {
