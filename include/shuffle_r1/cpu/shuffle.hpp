@@ -296,9 +296,15 @@ inline std::int64_t search_from(const mass_table& t, std::uint64_t r, std::int64
 /// searches in one iteration, and building the table costs a quarter as much.
 inline constexpr int cpu_guide_shift = 2;
 
-/// Bits of build_table's guide for K pairs (2^bits buckets, plus one slot).
-inline int table_guide_bits(std::int64_t K) noexcept {
-  return std::max(1, guide_bits(K) - cpu_guide_shift);
+/// Sizes of build_table's arrays for K pairs: guide bits (2^gbits buckets), entries of the
+/// prefix sums (K plus the searches' padding) and of the guide (one slot past the buckets).
+struct table_shape {
+  int gbits;
+  std::size_t cum, guide;
+};
+inline table_shape table_shape_of(std::int64_t K) noexcept {
+  const int gbits = std::max(1, guide_bits(K) - cpu_guide_shift);
+  return {gbits, static_cast<std::size_t>(K + cum_pad), (std::size_t{1} << gbits) + 1};
 }
 
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
@@ -319,7 +325,8 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
   static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
                 "build_table's rounding margin assumes at most 2^31 guide buckets");
   // The searches read up to cum_pad entries past a guide entry: pad with a value above any r.
-  cum.resize(static_cast<std::size_t>(K + cum_pad));
+  const table_shape shape = table_shape_of(K);
+  cum.resize(shape.cum);
   std::uint64_t* c = cum.data();
   for (std::int64_t j = K; j < K + cum_pad; ++j)
     c[j] = cum_pad_value;
@@ -330,10 +337,10 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
     c[j] = total;
   }
   mass_table t;
-  t.gbits = table_guide_bits(K);
+  t.gbits = shape.gbits;
   const std::int64_t buckets = std::int64_t{1} << t.gbits;
   // One slot past the last bucket takes the stores of pairs whose e_j is `buckets`.
-  guide.assign(static_cast<std::size_t>(buckets + 1), 0);
+  guide.assign(shape.guide, 0);
   std::uint32_t* g = guide.data();
   if (total > 0) {
     // cum[j] < 2^63 and total > 0: the conversions through int64 are exact up to rounding.
@@ -618,8 +625,9 @@ inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::in
   s.taken.resize(static_cast<std::size_t>((K + 63) / 64));
   // A later phase's tables (rare) are built mid-round, after entries of `order` are written:
   // reserve them before the first write, so that no allocation can fail after it.
-  s.cum_phase.reserve(static_cast<std::size_t>(K + cum_pad));
-  s.guide_phase.reserve((std::size_t{1} << table_guide_bits(K)) + 1);
+  const table_shape shape = table_shape_of(K);
+  s.cum_phase.reserve(shape.cum);
+  s.guide_phase.reserve(shape.guide);
   const auto step = static_cast<std::uint32_t>(o.step);
   for (std::int64_t r = 0; r < S; ++r) {
     std::fill(s.taken.begin(), s.taken.end(), 0);
