@@ -260,6 +260,52 @@ SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L, co
 }
 #endif
 
+/// Writes pair (rhi, rlo) (batch rows) at out[0..2) and, when w is given, its weight at *w.
+template <class T, pair_weight W>
+inline void put_pair(const T* adv, std::int64_t rhi, std::int64_t rlo, std::int64_t* out,
+                     T* w) noexcept {
+  out[0] = rhi;
+  out[1] = rlo;
+  if (w) *w = pair_weight_of(adv[rhi], adv[rlo], W);
+}
+
+#if SHUFFLE_R1_X86_SIMD
+/// Every group in one pass with AVX2 when no group has more than avx2::rank_limit<T> rows: each
+/// group's ranks stay in registers and its kept pairs are read from them
+/// (avx2::outer_pairs_any), so no rank is stored and no sorted order is scattered through
+/// memory. The same pairs and weights as the two passes (the same ranks, then the same rows).
+template <class T, pair_weight W>
+SHUFFLE_R1_AVX2 std::int64_t pairs_small_avx2(const T* adv, const host_layout& L,
+                                              const pair_options& o, std::int64_t* pairs,
+                                              T* weights) {
+  T a[avx2::rank_limit<T>];
+  std::int64_t k_out = 0, last_n = -1, M = 0;
+  for (std::int64_t g = 0; g < L.groups; ++g) {
+    const std::int64_t begin = L.begin(g), n = L.size(g);
+    if (n != last_n) {  // M depends on n only
+      last_n = n;
+      M = pairs_kept(pairs_available(n), o);
+    }
+    if (M == 0) continue;
+    const T* values = adv + begin;
+    if (L.rows) {
+      for (std::int64_t k = 0; k < n; ++k)
+        a[k] = adv[L.rows[begin + k]];
+      values = a;
+    }
+    std::int64_t* out = pairs + 2 * k_out;
+    T* wout = weights ? weights + k_out : nullptr;
+    avx2::outer_pairs_any(values, static_cast<int>(n), static_cast<int>(M),
+                          [&](int k, int hi, int lo) {
+                            put_pair<T, W>(adv, L.row(begin + hi), L.row(begin + lo), out + 2 * k,
+                                           wout ? wout + k : nullptr);
+                          });
+    k_out += M;
+  }
+  return k_out;
+}
+#endif
+
 /// Pass 2: the kept pairs and their weights, from the ranks of pass 1 inverted into sorted
 /// positions (small groups) or a comparison sort (groups of more than 64 rows).
 template <class T, pair_weight W>
@@ -306,12 +352,8 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
     std::int64_t* out = pairs + 2 * k_out;
     T* wout = weights ? weights + k_out : nullptr;
     const std::int64_t* lo = sorted + n - 1;
-    for (std::int64_t k = 0; k < M; ++k, --lo) {
-      const std::int64_t rhi = sorted[k], rlo = *lo;
-      out[2 * k] = rhi;
-      out[2 * k + 1] = rlo;
-      if (wout) wout[k] = pair_weight_of(adv[rhi], adv[rlo], W);
-    }
+    for (std::int64_t k = 0; k < M; ++k, --lo)
+      put_pair<T, W>(adv, sorted[k], *lo, out + 2 * k, wout ? wout + k : nullptr);
     k_out += M;
   }
   return k_out;
@@ -325,11 +367,27 @@ template <class T>
 inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_options& o,
                                  std::int64_t* pairs, T* weights, pairs_scratch& scratch,
                                  bool allow_simd = true) {
+  const std::int64_t largest = L.largest();
+#if SHUFFLE_R1_X86_SIMD
+  // AVX-512 hosts keep their rankers (the one-pass kernel has not been measured there).
+  if (allow_simd && !has_avx512() && has_avx2() && largest <= avx2::rank_limit<T>) {
+    switch (o.weight) {
+      case pair_weight::max:
+        return pairs_small_avx2<T, pair_weight::max>(adv, L, o, pairs, weights);
+      case pair_weight::mean:
+        return pairs_small_avx2<T, pair_weight::mean>(adv, L, o, pairs, weights);
+      case pair_weight::pos:
+        return pairs_small_avx2<T, pair_weight::pos>(adv, L, o, pairs, weights);
+      default:
+        return pairs_small_avx2<T, pair_weight::sum>(adv, L, o, pairs, weights);
+    }
+  }
+#endif
   alignas(64) std::int32_t rank[rank_block_rows];
   std::int64_t k_out = 0;
   // The sort buffer of groups above rank_sort_limit, sized before the first write.
-  if (const std::int64_t n = L.largest(); n > rank_sort_limit)
-    scratch.order.resize(std::max(scratch.order.size(), static_cast<std::size_t>(n)));
+  if (largest > rank_sort_limit)
+    scratch.order.resize(std::max(scratch.order.size(), static_cast<std::size_t>(largest)));
   for (std::int64_t g0 = 0, g1 = 0; g0 < L.groups; g0 = g1) {
     // The block: g0 and the following groups that end within rank_block_rows rows of its start
     // (a first group larger than that is alone and sorted by comparison, without the buffer).

@@ -75,6 +75,11 @@ struct rank_ops<float> {
   SHUFFLE_R1_AVX2_INLINE static __m256i count(__m256i c, vec m) {
     return _mm256_sub_epi32(c, _mm256_castps_si256(m));
   }
+  /// Bit l set where lane l of c equals t.
+  SHUFFLE_R1_AVX2_INLINE static std::uint32_t equal(__m256i c, int t) {
+    return static_cast<std::uint32_t>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_set1_epi32(t)))));
+  }
   /// Stores the first `count` (1..8) counts at p.
   SHUFFLE_R1_AVX2_INLINE static void store(std::int32_t* p, __m256i c, int count) {
     if (count >= W) {
@@ -107,6 +112,10 @@ struct rank_ops<double> {
   SHUFFLE_R1_AVX2_INLINE static __m256i count(__m256i c, vec m) {
     return _mm256_sub_epi64(c, _mm256_castpd_si256(m));
   }
+  SHUFFLE_R1_AVX2_INLINE static std::uint32_t equal(__m256i c, int t) {
+    return static_cast<std::uint32_t>(
+        _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(c, _mm256_set1_epi64x(t)))));
+  }
   /// The first `count` (1..4) of the four 64-bit counts, narrowed to 32 bits, stored at p.
   SHUFFLE_R1_AVX2_INLINE static void store(std::int32_t* p, __m256i c, int count) {
     const __m128i narrow = _mm256_castsi256_si128(
@@ -121,18 +130,16 @@ struct rank_ops<double> {
   }
 };
 
-/// Ranks of the n rows at a (V vectors: (V - 1) * W < n <= V * W), written to out[0..n). Lanes
-/// past n are neither read (masked loads) nor written, and rows j >= n are never broadcast, so
-/// they count for nothing.
+/// Ranks of the n rows at a (V vectors: (V - 1) * W < n <= V * W) in the lanes of c[0..V): row
+/// i in vector i / W, lane i % W. Lanes past n are not read (masked loads) and rows j >= n are
+/// never broadcast, so they count for nothing; those lanes end with unspecified counts.
 template <class T, int V>
-SHUFFLE_R1_AVX2_INLINE void rank_group(const T* a, int n, std::int32_t* out) {
+SHUFFLE_R1_AVX2_INLINE void rank_vectors(const T* a, int n, __m256i* c) {
   using O = rank_ops<T>;
   constexpr int W = O::W;
   typename O::vec x[V];
-  __m256i m[V], c[V];
   for (int v = 0; v < V; ++v) {
-    m[v] = O::valid(n, v);
-    x[v] = O::load(a + W * v, m[v]);
+    x[v] = O::load(a + W * v, O::valid(n, v));
     c[v] = _mm256_setzero_si256();
   }
   for (int d = 0; d < V; ++d) {  // rows j of vector d
@@ -150,8 +157,56 @@ SHUFFLE_R1_AVX2_INLINE void rank_group(const T* a, int n, std::int32_t* out) {
       }
     }
   }
+}
+
+/// Ranks of the n rows at a (V vectors: (V - 1) * W < n <= V * W), written to out[0..n); nothing
+/// is written past n.
+template <class T, int V>
+SHUFFLE_R1_AVX2_INLINE void rank_group(const T* a, int n, std::int32_t* out) {
+  constexpr int W = rank_ops<T>::W;
+  __m256i c[V];
+  rank_vectors<T, V>(a, n, c);
   for (int v = 0; v < V; ++v)
-    O::store(out + W * v, c[v], n - W * v);
+    rank_ops<T>::store(out + W * v, c[v], n - W * v);
+}
+
+/// The row (0-based in its group) of rank t, 0 <= t < n, from rank_vectors' counts: the lowest
+/// lane whose count is t. The ranks of the n rows are a permutation of 0..n-1, so exactly one
+/// row's lane matches; lanes past n may match too, but they come after every row.
+template <class T, int V>
+SHUFFLE_R1_AVX2_INLINE int row_of_rank(const __m256i* c, int t) {
+  constexpr int W = rank_ops<T>::W;
+  std::uint32_t lanes = 0;
+  for (int v = 0; v < V; ++v)
+    lanes |= rank_ops<T>::equal(c[v], t) << (W * v);
+  return static_cast<int>(_tzcnt_u32(lanes));
+}
+
+/// The outermost pairs of one group without writing its ranks: ranks in registers
+/// (rank_vectors), then for k = 0..M-1 the rows of ranks k and n-1-k, passed to
+/// emit(k, hi row, lo row) (rows 0-based in the group). 1 <= M <= n / 2.
+template <class T, int V, class Emit>
+SHUFFLE_R1_AVX2_INLINE void outer_pairs(const T* a, int n, int M, Emit&& emit) {
+  __m256i c[V];
+  rank_vectors<T, V>(a, n, c);
+  for (int k = 0; k < M; ++k)
+    emit(k, row_of_rank<T, V>(c, k), row_of_rank<T, V>(c, n - 1 - k));
+}
+
+/// outer_pairs with V chosen from n (2 <= n <= rank_limit<T>).
+template <class T, class Emit>
+SHUFFLE_R1_AVX2_INLINE void outer_pairs_any(const T* a, int n, int M, Emit&& emit) {
+  constexpr int W = rank_ops<T>::W;
+  switch ((n + W - 1) / W) {
+    case 1:
+      return outer_pairs<T, 1>(a, n, M, emit);
+    case 2:
+      return outer_pairs<T, 2>(a, n, M, emit);
+    case 3:
+      return outer_pairs<T, 3>(a, n, M, emit);
+    default:
+      return outer_pairs<T, 4>(a, n, M, emit);
+  }
 }
 
 /// Largest group rank_group handles: four vectors.
