@@ -355,3 +355,79 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
     CHECK(p3 == p1);
   }
 }
+
+#if SHUFFLE_R1_X86_SIMD
+TEST_CASE("pairs: the merge networks sort every input of zeros and ones") {
+  // By the 0-1 principle a comparator network that sorts all 2^N inputs of zeros and ones sorts
+  // every input: checked for both networks of the float kernel, applied in scalar code.
+  const auto sorts_all = [](auto network, int N) {
+    const auto& e = decltype(network)::exchanges.e;
+    std::int64_t unsorted = 0;
+    for (std::uint32_t bits = 0; bits < (1u << N); ++bits) {
+      int v[16];
+      for (int i = 0; i < N; ++i)
+        v[i] = (bits >> i) & 1;
+      for (int x = 0; x < decltype(network)::size; ++x)
+        if (v[e[x].a] < v[e[x].b]) std::swap(v[e[x].a], v[e[x].b]);
+      for (int i = 0; i + 1 < N; ++i)
+        unsorted += v[i] < v[i + 1];
+    }
+    return unsorted;
+  };
+  using sr::detail::cpu::avx2::merge_network;
+  CHECK(merge_network<8>::size == 19);
+  CHECK(merge_network<16>::size == 63);
+  CHECK(sorts_all(merge_network<8>{}, 8) == 0);
+  CHECK(sorts_all(merge_network<16>{}, 16) == 0);
+}
+#endif
+
+TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the portable kernel") {
+  // The AVX2 float kernel for groups of up to 16 rows orders rows by integer keys made from the
+  // float bits: -0 and +0 must stay ties (batch order), and the order must hold across
+  // subnormals and the largest magnitudes. Uniform (vector emission) and ragged layouts.
+  const float pool[] = {0.0f,
+                        -0.0f,
+                        1.0f,
+                        -1.0f,
+                        std::numeric_limits<float>::denorm_min(),
+                        -std::numeric_limits<float>::denorm_min(),
+                        std::numeric_limits<float>::min(),
+                        -std::numeric_limits<float>::min(),
+                        std::numeric_limits<float>::max(),
+                        -std::numeric_limits<float>::max(),
+                        0.5f,
+                        -0.5f};
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::int64_t n = 2 + trial % 15, G = 4 * (1 + trial % 3) + trial % 4;
+    const bool ragged = trial % 2 == 1;
+    std::vector<std::int64_t> off{0};
+    for (std::int64_t g = 0; g < G; ++g)
+      off.push_back(off.back() + (ragged ? 2 + static_cast<std::int64_t>(rng() % 15) : n));
+    std::vector<float> a(static_cast<std::size_t>(off.back()));
+    for (auto& x : a)
+      x = pool[rng() % std::size(pool)];
+    sr::detail::host_layout L;
+    L.groups = G;
+    if (ragged)
+      L.offsets = off.data();
+    else
+      L.uniform = n;
+    sr::pair_options o;
+    o.odd = sr::odd_policy::drop_median;
+    o.keep_ratio = trial % 3 == 0 ? 1.0 : 0.5;
+    o.weight = static_cast<sr::pair_weight>(trial % 4);
+    std::vector<std::int64_t> p1(a.size() + 2, -1), p2 = p1;
+    std::vector<float> w1(a.size() + 1, -1.0f), w2 = w1;
+    sr::detail::cpu::pairs_scratch s1, s2;
+    CAPTURE(trial);
+    const auto k1 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p1.data(), w1.data(), s1, true);
+    const auto k2 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p2.data(), w2.data(), s2, false);
+    CHECK(k1 == k2);
+    CHECK(p1 == p2);
+    CHECK(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
+    CHECK(std::vector<std::int64_t>(p1.begin(), p1.begin() + 2 * k1) ==
+          test::reference_pairs(a, off, o.keep_ratio, true));
+  }
+}

@@ -64,7 +64,10 @@ inline std::int64_t validate_pairs_plan(const char* fn, const host_layout& L,
     fail(errc::invalid_argument, fn, "options.keep_ratio is ", o.keep_ratio,
          ", expected a value in (0, 1]");
   std::int64_t K = 0;
-  for (std::int64_t g = 0; g < L.groups; ++g) {
+  // Uniform layouts: every group is group 0's size, so group 0 is the first to fail and
+  // K = groups * M (the loop runs once).
+  const std::int64_t checked = L.uniform >= 0 ? std::min<std::int64_t>(L.groups, 1) : L.groups;
+  for (std::int64_t g = 0; g < checked; ++g) {
     const std::int64_t n = L.size(g);
     if (n % 2 != 0 && o.odd == odd_policy::error)
       fail(errc::odd_group, fn, "group ", g, " (first row ", L.row(L.begin(g)), ") has ", n,
@@ -76,7 +79,7 @@ inline std::int64_t validate_pairs_plan(const char* fn, const host_layout& L,
            " has ", n, " rows, i.e. only ", P, " pairs");
     K += pairs_kept(P, o);
   }
-  return K;
+  return checked == L.groups ? K : K * L.groups;
 }
 
 /// Weight of a pair from its advantages (hi >= lo), computed in double, rounded once to T.
@@ -306,6 +309,65 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_small_avx2(const T* adv, const host_layout& L
 }
 #endif
 
+#if SHUFFLE_R1_X86_SIMD
+/// Every float group in one pass with AVX2 when no group has more than 8 * H rows (H = 1 or 2):
+/// four groups at a time sorted by a network over 64-bit keys (avx2::sort_four_groups), then
+/// each group's kept pairs read from its sorted keys. The keys order rows exactly as the ranks
+/// do, and the weights come from the same advantages through pair_weight_of: the same pairs and
+/// weights as the other kernels.
+template <int H, pair_weight W>
+SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_layout& L,
+                                                const pair_options& o, std::int64_t* pairs,
+                                                float* weights) {
+  float gathered[4][8 * H];
+  alignas(32) std::int64_t sorted[8 * H][4];
+  std::int64_t k_out = 0, last_n = -1, M = 0;
+  for (std::int64_t g0 = 0; g0 < L.groups; g0 += 4) {
+    const float* a[4];
+    int n[4];
+    std::int64_t begin[4];
+    for (int g = 0; g < 4; ++g) {
+      begin[g] = g0 + g < L.groups ? L.begin(g0 + g) : 0;
+      n[g] = g0 + g < L.groups ? static_cast<int>(L.size(g0 + g)) : 0;
+      a[g] = adv + begin[g];
+      if (L.rows) {
+        for (int k = 0; k < n[g]; ++k)
+          gathered[g][k] = adv[L.rows[begin[g] + k]];
+        a[g] = gathered[g];
+      }
+    }
+    avx2::sort_four_groups<H>(a, n, sorted);
+    if (!L.rows && g0 + 4 <= L.groups && n[0] == n[1] && n[0] == n[2] && n[0] == n[3]) {
+      if (n[0] != last_n) {
+        last_n = n[0];
+        M = pairs_kept(pairs_available(n[0]), o);
+      }
+      avx2::emit_four_groups<W>(sorted, n[0], M,
+                                _mm256_setr_epi64x(begin[0], begin[1], begin[2], begin[3]),
+                                pairs + 2 * k_out, weights ? weights + k_out : nullptr);
+      k_out += 4 * M;
+      continue;
+    }
+    for (int g = 0; g < 4 && g0 + g < L.groups; ++g) {
+      if (n[g] != last_n) {  // M depends on n only
+        last_n = n[g];
+        M = pairs_kept(pairs_available(n[g]), o);
+      }
+      std::int64_t* out = pairs + 2 * k_out;
+      for (std::int64_t k = 0; k < M; ++k) {
+        const std::int64_t hi = sorted[k][g], lo = sorted[n[g] - 1 - k][g];
+        out[2 * k] = L.row(begin[g] + avx2::key_row(hi));
+        out[2 * k + 1] = L.row(begin[g] + avx2::key_row(lo));
+        if (weights)
+          weights[k_out + k] = pair_weight_of(avx2::key_value(hi), avx2::key_value(lo), W);
+      }
+      k_out += M;
+    }
+  }
+  return k_out;
+}
+#endif
+
 /// Pass 2: the kept pairs and their weights, from the ranks of pass 1 inverted into sorted
 /// positions (small groups) or a comparison sort (groups of more than 64 rows).
 template <class T, pair_weight W>
@@ -371,6 +433,25 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
 #if SHUFFLE_R1_X86_SIMD
   // AVX-512 hosts keep their rankers (the one-pass kernel has not been measured there).
   if (allow_simd && !has_avx512() && has_avx2() && largest <= avx2::rank_limit<T>) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (largest <= 16) {
+        const bool eight = largest <= 8;
+        switch (o.weight) {
+          case pair_weight::max:
+            return eight ? pairs_network_avx2<1, pair_weight::max>(adv, L, o, pairs, weights)
+                         : pairs_network_avx2<2, pair_weight::max>(adv, L, o, pairs, weights);
+          case pair_weight::mean:
+            return eight ? pairs_network_avx2<1, pair_weight::mean>(adv, L, o, pairs, weights)
+                         : pairs_network_avx2<2, pair_weight::mean>(adv, L, o, pairs, weights);
+          case pair_weight::pos:
+            return eight ? pairs_network_avx2<1, pair_weight::pos>(adv, L, o, pairs, weights)
+                         : pairs_network_avx2<2, pair_weight::pos>(adv, L, o, pairs, weights);
+          default:
+            return eight ? pairs_network_avx2<1, pair_weight::sum>(adv, L, o, pairs, weights)
+                         : pairs_network_avx2<2, pair_weight::sum>(adv, L, o, pairs, weights);
+        }
+      }
+    }
     switch (o.weight) {
       case pair_weight::max:
         return pairs_small_avx2<T, pair_weight::max>(adv, L, o, pairs, weights);

@@ -15,11 +15,14 @@
 #endif
 
 #include <shuffle_r1/cpu/simd.hpp>
+#include <shuffle_r1/types.hpp>
 
 #if SHUFFLE_R1_X86_SIMD
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <utility>
 
 namespace shuffle_r1::detail::cpu::avx2 {
 
@@ -226,6 +229,189 @@ SHUFFLE_R1_AVX2_INLINE void rank_group_any(const T* a, int n, std::int32_t* out)
       return rank_group<T, 3>(a, n, out);
     default:
       return rank_group<T, 4>(a, n, out);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float groups of at most 16 rows, four groups at a time: a sorting network over 64-bit keys.
+//
+// The key of row i with advantage a is (ord(a) << 32) | (2^32 - 1 - i), where ord maps the float
+// bits to a signed integer of the same order (after -0 is made +0, so that the two zeros, equal
+// as floats, are equal keys up to the row). Keys are distinct within a group, and descending key
+// order is exactly PTS's order: descending advantage, ties in ascending row. Rows past a group's
+// size get the smallest key and sort last. Lane g of register s holds key s of group g of four;
+// Batcher's odd-even merge network (19 compare-exchanges for 8 keys, 63 for 16), three
+// instructions per exchange, sorts the four groups at once, with no data-dependent branch. The
+// sorted keys give the rows (low words) and the advantages (high words) of the pairs.
+
+/// Compare-exchanges of Batcher's odd-even merge sort of N = 2^m keys, in order: after all of
+/// them, position a holds a key >= position b's for every a < b.
+template <int N>
+struct merge_network {
+  struct exchange {
+    int a, b;
+  };
+  /// Visits the exchanges of the network in order.
+  template <class F>
+  static constexpr void each(F&& f) {
+    for (int p = 1; p < N; p *= 2)
+      for (int k = p; k >= 1; k /= 2)
+        for (int j = k % p; j + k < N; j += 2 * k)
+          for (int i = 0; i < k && i + j + k < N; ++i)
+            if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) f(i + j, i + j + k);
+  }
+  static constexpr int count_exchanges() {
+    int c = 0;
+    each([&c](int, int) { ++c; });
+    return c;
+  }
+  static constexpr int size = count_exchanges();
+  struct table {
+    exchange e[size];
+  };
+  static constexpr table make() {
+    table t{};
+    int c = 0;
+    each([&](int a, int b) { t.e[c++] = exchange{a, b}; });
+    return t;
+  }
+  static constexpr table exchanges = make();
+};
+
+/// Keys of the smallest order: rows past a group's size.
+inline constexpr std::int64_t no_row_key = std::numeric_limits<std::int64_t>::min();
+
+/// Puts the larger of two keys (in each 64-bit lane) in x, the smaller in y.
+SHUFFLE_R1_AVX2_INLINE void exchange_keys(__m256i& x, __m256i& y) {
+  const __m256d swap = _mm256_castsi256_pd(_mm256_cmpgt_epi64(y, x));
+  const __m256d a = _mm256_castsi256_pd(x), b = _mm256_castsi256_pd(y);
+  x = _mm256_castpd_si256(_mm256_blendv_pd(a, b, swap));
+  y = _mm256_castpd_si256(_mm256_blendv_pd(b, a, swap));
+}
+
+template <int N, std::size_t... I>
+SHUFFLE_R1_AVX2_INLINE void sort_keys(__m256i* v, std::index_sequence<I...>) {
+  constexpr auto& e = merge_network<N>::exchanges.e;
+  (exchange_keys(v[e[I].a], v[e[I].b]), ...);
+}
+
+/// The keys of the rows 8 * h .. 8 * h + 7 of a group of n rows at a (only rows < n are read),
+/// as two registers of four 64-bit keys (rows 8h + {0, 1, 4, 5} and 8h + {2, 3, 6, 7}).
+SHUFFLE_R1_AVX2_INLINE void row_keys(const float* a, int n, int h, __m256i* k) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i row = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * h));
+  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), row);
+  // -0 + +0 = +0; the lanes not loaded are +0 too (their keys are replaced below).
+  const __m256 x = _mm256_add_ps(_mm256_maskload_ps(a + 8 * h, valid), _mm256_setzero_ps());
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256i ord = _mm256_xor_si256(
+      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+  const __m256i low = _mm256_xor_si256(row, _mm256_set1_epi32(-1));  // 2^32 - 1 - row
+  k[0] = _mm256_unpacklo_epi32(low, ord);
+  k[1] = _mm256_unpackhi_epi32(low, ord);
+  if (n < 8 * h + 8) {
+    const __m256i none = _mm256_set1_epi64x(no_row_key);
+    k[0] = _mm256_castpd_si256(
+        _mm256_blendv_pd(_mm256_castsi256_pd(none), _mm256_castsi256_pd(k[0]),
+                         _mm256_castsi256_pd(_mm256_unpacklo_epi32(valid, valid))));
+    k[1] = _mm256_castpd_si256(
+        _mm256_blendv_pd(_mm256_castsi256_pd(none), _mm256_castsi256_pd(k[1]),
+                         _mm256_castsi256_pd(_mm256_unpackhi_epi32(valid, valid))));
+  }
+}
+
+/// Row (0-based in its group) of a sorted key.
+inline int key_row(std::int64_t key) noexcept {
+  return static_cast<int>(~static_cast<std::uint32_t>(key));
+}
+
+/// Advantage of a sorted key (+0 for a -0 advantage).
+inline float key_value(std::int64_t key) noexcept {
+  const auto ord = static_cast<std::int32_t>(key >> 32);
+  const std::int32_t bits = ord ^ ((ord >> 31) & 0x7FFFFFFF);
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+/// Sorts the keys of four float groups of at most 8 * H rows (H = 1 or 2): a[g] and n[g] are
+/// group g's advantages and size (n[g] = 0: an absent group). On return sorted[s][g] is the s-th
+/// largest key of group g.
+template <int H>
+SHUFFLE_R1_AVX2_INLINE void sort_four_groups(const float* const* a, const int* n,
+                                             std::int64_t (*sorted)[4]) {
+  constexpr int N = 8 * H, V = N / 4;  // keys per group, registers per group
+  __m256i k[4][V];
+  for (int g = 0; g < 4; ++g)
+    for (int h = 0; h < H; ++h)
+      row_keys(a[g], n[g], h, k[g] + 2 * h);
+  // Transpose: register 4q + t holds key 4q + t of every group (lane g: group g).
+  __m256i v[N];
+  for (int q = 0; q < V; ++q) {
+    const __m256i t0 = _mm256_unpacklo_epi64(k[0][q], k[1][q]);
+    const __m256i t1 = _mm256_unpackhi_epi64(k[0][q], k[1][q]);
+    const __m256i t2 = _mm256_unpacklo_epi64(k[2][q], k[3][q]);
+    const __m256i t3 = _mm256_unpackhi_epi64(k[2][q], k[3][q]);
+    v[4 * q + 0] = _mm256_permute2x128_si256(t0, t2, 0x20);
+    v[4 * q + 1] = _mm256_permute2x128_si256(t1, t3, 0x20);
+    v[4 * q + 2] = _mm256_permute2x128_si256(t0, t2, 0x31);
+    v[4 * q + 3] = _mm256_permute2x128_si256(t1, t3, 0x31);
+  }
+  sort_keys<N>(v, std::make_index_sequence<merge_network<N>::size>{});
+  for (int s = 0; s < N; ++s)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sorted[s]), v[s]);
+}
+
+/// |advantage| of four keys as doubles: the high words' order bits mapped back to float bits,
+/// with the sign cleared, widened exactly.
+SHUFFLE_R1_AVX2_INLINE __m256d abs_key_values(__m256i key) {
+  const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+  const __m256i ord = _mm256_permutevar8x32_epi32(key, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7));
+  const __m256i bits =
+      _mm256_xor_si256(ord, _mm256_and_si256(_mm256_srai_epi32(ord, 31), magnitude));
+  return _mm256_cvtps_pd(
+      _mm_castsi128_ps(_mm256_castsi256_si128(_mm256_and_si256(bits, magnitude))));
+}
+
+/// The kept pairs of four groups of the same size n, from sort_four_groups' keys, without
+/// indexed rows: group g's pair k is written at out[2 * (g * M + k)] as rows (begin[g] + hi row,
+/// begin[g] + lo row), and its weight, when w is given, at w[g * M + k] (computed as
+/// pair_weight_of does: absolute values widened to double, one rounding to float).
+template <pair_weight W>
+SHUFFLE_R1_AVX2_INLINE void emit_four_groups(const std::int64_t (*sorted)[4], int n, std::int64_t M,
+                                             __m256i begin, std::int64_t* out, float* w) {
+  const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+  for (std::int64_t k = 0; k < M; ++k) {
+    const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(sorted[k]));
+    const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(sorted[n - 1 - k]));
+    const __m256i rhi =
+        _mm256_add_epi64(begin, _mm256_xor_si256(_mm256_and_si256(hi, low32), low32));
+    const __m256i rlo =
+        _mm256_add_epi64(begin, _mm256_xor_si256(_mm256_and_si256(lo, low32), low32));
+    const __m256i p02 = _mm256_unpacklo_epi64(rhi, rlo), p13 = _mm256_unpackhi_epi64(rhi, rlo);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * k), _mm256_castsi256_si128(p02));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * (M + k)), _mm256_castsi256_si128(p13));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * (2 * M + k)),
+                     _mm256_extracti128_si256(p02, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * (3 * M + k)),
+                     _mm256_extracti128_si256(p13, 1));
+    if (w) {
+      const __m256d a = abs_key_values(hi), b = abs_key_values(lo);
+      __m256d q;
+      if constexpr (W == pair_weight::max)
+        q = _mm256_max_pd(a, b);  // a > b ? a : b, as pair_weight_of
+      else if constexpr (W == pair_weight::mean)
+        q = _mm256_mul_pd(_mm256_add_pd(a, b), _mm256_set1_pd(0.5));
+      else if constexpr (W == pair_weight::pos)
+        q = a;
+      else
+        q = _mm256_add_pd(a, b);
+      const __m128 f = _mm256_cvtpd_ps(q);
+      w[k] = _mm_cvtss_f32(f);
+      w[M + k] = _mm_cvtss_f32(_mm_shuffle_ps(f, f, 1));
+      w[2 * M + k] = _mm_cvtss_f32(_mm_shuffle_ps(f, f, 2));
+      w[3 * M + k] = _mm_cvtss_f32(_mm_shuffle_ps(f, f, 3));
+    }
   }
 }
 
