@@ -512,6 +512,20 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
           too_high += guide[b] > exact(r);
         }
         CHECK(too_high == 0);
+        // The AVX2 guide stores compute the scalar loop's buckets exactly: the same guide.
+        {
+          std::vector<std::uint32_t> want(guide.size(), 0);
+          const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
+          for (std::int64_t j = 0; j + 1 < K; ++j) {
+            const double x =
+                static_cast<double>(static_cast<std::int64_t>(cum[j])) * scale + 1.0 / 65536;
+            want[std::min(static_cast<std::int64_t>(x) + 1, buckets)] =
+                static_cast<std::uint32_t>(j + 1);
+          }
+          for (std::int64_t b = 1; b < buckets; ++b)
+            want[b] = std::max(want[b], want[b - 1]);
+          CHECK(std::equal(want.begin(), want.begin() + buckets, guide.begin()));
+        }
         // Batches of words: random, and the edges of buckets (first and last word of each).
         std::vector<std::uint64_t> words;
         for (int i = 0; i < 4 * cpu::draw_batch; ++i)

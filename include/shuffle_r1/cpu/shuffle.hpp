@@ -307,6 +307,41 @@ inline table_shape table_shape_of(std::int64_t K) noexcept {
   return {gbits, static_cast<std::size_t>(K + cum_pad), (std::size_t{1} << gbits) + 1};
 }
 
+#if SHUFFLE_R1_X86_SIMD
+/// The guide stores of build_table for j in [0, count) with AVX2, four prefix sums at a time,
+/// with the scalar loop's operations: the 64-bit prefix sum converted to double as its high half
+/// times 2^32 plus its low half (both halves exact, so the sum is the one correctly rounded
+/// conversion the scalar cast makes), times scale, plus margin, truncated (x < 2^31, so the
+/// 32-bit truncation is the 64-bit one), plus 1, clamped to `buckets`; stored in increasing j.
+/// Returns the number of j done (a multiple of 4).
+SHUFFLE_R1_AVX2 inline std::int64_t guide_stores_avx2(const std::uint64_t* c, std::int64_t count,
+                                                      double scale, double margin,
+                                                      std::int64_t buckets, std::uint32_t* g) {
+  const __m256i exponent = _mm256_set1_epi64x(0x4330000000000000ll);  // 2^52 as a double
+  const __m256d two52 = _mm256_set1_pd(4503599627370496.0), two32 = _mm256_set1_pd(4294967296.0);
+  const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFll);
+  const __m256d vscale = _mm256_set1_pd(scale), vmargin = _mm256_set1_pd(margin);
+  const auto top = static_cast<std::int32_t>(buckets);
+  std::int64_t j = 0;
+  for (; j + 4 <= count; j += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + j));
+    const __m256d hi = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(v, 32), exponent)), two52);
+    const __m256d lo = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(v, low), exponent)), two52);
+    const __m256d x =
+        _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(hi, two32), lo), vscale), vmargin);
+    const __m128i e = _mm_min_epi32(_mm_add_epi32(_mm256_cvttpd_epi32(x), _mm_set1_epi32(1)),
+                                    _mm_set1_epi32(top));
+    g[_mm_cvtsi128_si32(e)] = static_cast<std::uint32_t>(j + 1);
+    g[_mm_extract_epi32(e, 1)] = static_cast<std::uint32_t>(j + 2);
+    g[_mm_extract_epi32(e, 2)] = static_cast<std::uint32_t>(j + 3);
+    g[_mm_extract_epi32(e, 3)] = static_cast<std::uint32_t>(j + 4);
+  }
+  return j;
+}
+#endif
+
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
 ///
@@ -346,7 +381,11 @@ inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const s
     // cum[j] < 2^63 and total > 0: the conversions through int64 are exact up to rounding.
     const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
     const double margin = 1.0 / 65536;  // far above the rounding error (< 2^-20 at 2^31)
-    for (std::int64_t j = 0; j + 1 < K; ++j) {
+    std::int64_t j = 0;
+#if SHUFFLE_R1_X86_SIMD
+    if (has_avx2()) j = guide_stores_avx2(c, K - 1, scale, margin, buckets, g);
+#endif
+    for (; j + 1 < K; ++j) {
       // x <= 2^gbits plus rounding (cum[j] <= total), so e <= buckets + 1
       const double x = static_cast<double>(static_cast<std::int64_t>(c[j])) * scale + margin;
       const auto e = static_cast<std::int64_t>(x) + 1;
