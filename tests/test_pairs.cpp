@@ -1,6 +1,8 @@
 // select_pairs (PTS): worked examples, ties, invariants, layouts, policies, errors.
 #include "support.hpp"
 
+#include <cfenv>
+
 namespace sr = shuffle_r1;
 
 namespace {
@@ -337,6 +339,7 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
     sr::pair_options o;
     o.odd = sr::odd_policy::drop_median;
     o.keep_ratio = n % 2 ? 1.0 : 0.5;
+    o.weight = static_cast<sr::pair_weight>(n % 4);  // all four weights over the sizes
     std::vector<std::int64_t> p1(static_cast<std::size_t>(B) + 2, -1), p2 = p1;
     std::vector<T> w1(static_cast<std::size_t>(B) + 1, T(-1)), w2 = w1;
     sr::detail::cpu::pairs_scratch s1, s2;
@@ -417,7 +420,7 @@ TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the po
     sr::pair_options o;
     o.odd = sr::odd_policy::drop_median;
     o.keep_ratio = trial % 3 == 0 ? 1.0 : 0.5;
-    o.weight = static_cast<sr::pair_weight>(trial % 4);
+    o.weight = static_cast<sr::pair_weight>((trial / 2) % 4);  // every weight in both layouts
     std::vector<std::int64_t> p1(a.size() + 2, -1), p2 = p1;
     std::vector<float> w1(a.size() + 1, -1.0f), w2 = w1;
     sr::detail::cpu::pairs_scratch s1, s2;
@@ -429,5 +432,17 @@ TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the po
     CHECK(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
     CHECK(std::vector<std::int64_t>(p1.begin(), p1.begin() + 2 * k1) ==
           test::reference_pairs(a, off, o.keep_ratio, true));
+    // Rounding toward -infinity (where -0 + 0 is -0) changes no pair: the kernels compare.
+    const int mode = std::fegetround();
+    std::fesetround(FE_DOWNWARD);
+    std::vector<std::int64_t> p3(p1.size(), -1);
+    std::vector<float> w3(w1.size(), -1.0f), w4 = w3;
+    const auto k3 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p3.data(), w3.data(), s1, true);
+    (void)sr::detail::cpu::pairs_kernel(a.data(), L, o, p2.data(), w4.data(), s2, false);
+    std::fesetround(mode);
+    CHECK(k3 == k1);
+    CHECK(p3 == p1);
+    CHECK(p2 == p1);
+    CHECK(std::memcmp(w3.data(), w4.data(), w3.size() * sizeof(float)) == 0);
   }
 }

@@ -421,10 +421,13 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
   return k_out;
 }
 
-/// Writes the kept pairs of every group. All preconditions checked by the caller. Blocks of
-/// groups are ranked (pass 1) and emitted (pass 2) in turn. The ranks of small groups come from
-/// the widest instruction set available; all rankers produce the same integers, so the output
-/// does not depend on the CPU.
+/// Writes the kept pairs of every group. All preconditions checked by the caller. On CPUs with
+/// AVX2 but not AVX-512, when no group exceeds their limits, one pass: the merge network for
+/// float groups of at most 16 rows (pairs_network_avx2), else ranks kept in registers for at
+/// most 32 float / 16 double rows (pairs_small_avx2). Otherwise blocks of groups are ranked
+/// (pass 1, with the widest instruction set available) and emitted (pass 2) in turn. Every
+/// kernel orders rows by the same comparisons and computes weights with pair_weight_of's
+/// operations, so the output does not depend on the CPU.
 template <class T>
 inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_options& o,
                                  std::int64_t* pairs, T* weights, pairs_scratch& scratch,

@@ -1,5 +1,7 @@
 /// @file cpu/pairs_avx2.hpp
-/// @brief AVX2 ranks of PTS for groups of up to 32 float or 16 double rows. Internal.
+/// @brief AVX2 PTS kernels. Internal. Ranks of groups of up to 32 float or 16 double rows
+/// (stored, or kept in registers and read back per kept rank), and, further down, a sorting
+/// network that orders four float groups of up to 16 rows at a time and writes their pairs.
 ///
 /// The rank of row i is #{j : a_j > a_i} + #{j < i : a_j == a_i}, i.e. #{j > i : a_j > a_i} +
 /// #{j < i : a_j >= a_i}. A group's values sit in one to four registers (row i in vector i / W,
@@ -301,9 +303,12 @@ SHUFFLE_R1_AVX2_INLINE void row_keys(const float* a, int n, int h, __m256i* k) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i row = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * h));
   const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), row);
-  // -0 + +0 = +0; the lanes not loaded are +0 too (their keys are replaced below).
-  const __m256 x = _mm256_add_ps(_mm256_maskload_ps(a + 8 * h, valid), _mm256_setzero_ps());
-  const __m256i bits = _mm256_castps_si256(x);
+  // -0 becomes +0 by its bit pattern (not by adding +0, whose result is -0 when rounding
+  // toward -infinity); the lanes not loaded read as +0 (their keys are replaced below).
+  const __m256i loaded = _mm256_castps_si256(_mm256_maskload_ps(a + 8 * h, valid));
+  const __m256i bits = _mm256_andnot_si256(
+      _mm256_cmpeq_epi32(loaded, _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min())),
+      loaded);
   const __m256i ord = _mm256_xor_si256(
       bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
   const __m256i low = _mm256_xor_si256(row, _mm256_set1_epi32(-1));  // 2^32 - 1 - row
@@ -345,7 +350,9 @@ SHUFFLE_R1_AVX2_INLINE void sort_four_groups(const float* const* a, const int* n
   for (int g = 0; g < 4; ++g)
     for (int h = 0; h < H; ++h)
       row_keys(a[g], n[g], h, k[g] + 2 * h);
-  // Transpose: register 4q + t holds key 4q + t of every group (lane g: group g).
+  // Transpose: lane g of each register holds one key of group g, the same slot of every group
+  // (slot 4q + t holds rows 8h + {0, 1, 4, 5, 2, 3, 6, 7}[4 (q % 2) + t] for h = q / 2; the
+  // order of slots does not matter, since each key carries its row).
   __m256i v[N];
   for (int q = 0; q < V; ++q) {
     const __m256i t0 = _mm256_unpacklo_epi64(k[0][q], k[1][q]);

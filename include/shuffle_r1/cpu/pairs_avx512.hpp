@@ -168,16 +168,21 @@ SHUFFLE_R1_AVX512_INLINE void rank_group_avx512(const T* a, int n, std::int32_t*
 /// Ranks of a group of 1 <= n <= 16 floats with one compare per row: rank(i) =
 /// #{j : a_j > a_i} + #{j < i : a_j == a_i}, the second term being the population count of the
 /// conflict mask of lane i (earlier lanes with the same bit pattern; -0.0 is first turned into
-/// +0.0 so that bit equality is numeric equality, and the values are finite).
+/// +0.0 by its bit pattern, so that bit equality is numeric equality in every rounding mode, and
+/// the values are finite).
 SHUFFLE_R1_AVX512_CD inline void rank16_conflict(const float* a, int n, std::int32_t* rank) {
   const __mmask16 valid = rank_lanes<float>::lane_mask(n);
   // Padding lanes: distinct NaN-free patterns below every real value are not needed, because
   // their conflicts and ranks are masked off; load them as -infinity like the other kernels.
   __m512 v =
       _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), valid, a);
-  v = _mm512_add_ps(v, _mm512_setzero_ps());  // -0.0 + 0.0 = +0.0; other values unchanged
-  const __m512i ties =
-      _mm512_maskz_popcnt_epi32(0xFFFF, _mm512_maskz_conflict_epi32(valid, _mm512_castps_si512(v)));
+  // -0.0 -> +0.0 on the bits (-0.0 + 0.0 is -0.0 when rounding toward -infinity); the
+  // comparisons below treat both zeros alike anyway.
+  const __m512i loaded = _mm512_castps_si512(v);
+  const __m512i bits = _mm512_maskz_mov_epi32(
+      _mm512_cmpneq_epi32_mask(loaded, _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min())),
+      loaded);
+  const __m512i ties = _mm512_maskz_popcnt_epi32(0xFFFF, _mm512_maskz_conflict_epi32(valid, bits));
   __m512i r0 = ties, r1 = _mm512_setzero_si512();
   const __m512i one = _mm512_set1_epi32(1);
   int j = 0;

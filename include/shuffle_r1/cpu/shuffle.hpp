@@ -314,6 +314,8 @@ inline table_shape table_shape_of(std::int64_t K) noexcept {
 /// conversion the scalar cast makes), times scale, plus margin, truncated (x < 2^31, so the
 /// 32-bit truncation is the 64-bit one), plus 1, clamped to `buckets`; stored in increasing j.
 /// Returns the number of j done (a multiple of 4).
+static_assert((max_shuffle_pairs >> cpu_guide_shift) <= (std::int64_t{1} << 30),
+              "guide_stores_avx2 keeps bucket numbers (up to buckets + 1) in 32-bit lanes");
 SHUFFLE_R1_AVX2 inline std::int64_t guide_stores_avx2(const std::uint64_t* c, std::int64_t count,
                                                       double scale, double margin,
                                                       std::int64_t buckets, std::uint32_t* g) {
@@ -355,10 +357,13 @@ SHUFFLE_R1_AVX2 inline std::int64_t guide_stores_avx2(const std::uint64_t* c, st
 /// less; buckets without a store take their left neighbour's entry (a running maximum). No
 /// search per bucket and no data-dependent branch: a quarter of ABS at the paper's size had gone
 /// to the per-bucket searches of the previous construction.
-inline mass_table build_table(const std::uint64_t* mass, std::int64_t K, const std::uint64_t* taken,
-                              std::vector<std::uint64_t>& cum, std::vector<std::uint32_t>& guide) {
-  static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
-                "build_table's rounding margin assumes at most 2^31 guide buckets");
+SHUFFLE_R1_STRICT_FP inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
+                                                   const std::uint64_t* taken,
+                                                   std::vector<std::uint64_t>& cum,
+                                                   std::vector<std::uint32_t>& guide) {
+  SHUFFLE_R1_STRICT_FP_BODY  // x * scale + margin unfused, as in guide_stores_avx2
+      static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
+                    "build_table's rounding margin assumes at most 2^31 guide buckets");
   // The searches read up to cum_pad entries past a guide entry: pad with a value above any r.
   const table_shape shape = table_shape_of(K);
   cum.resize(shape.cum);
