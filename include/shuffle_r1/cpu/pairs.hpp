@@ -102,6 +102,31 @@ inline T pair_weight_of(T hi, T lo, pair_weight w) noexcept {
 
 namespace detail::cpu {
 
+/// pairs_kept of a group of n rows, recomputed only when n changes from the previous call
+/// (it depends on n only; consecutive groups mostly share their size).
+struct kept_by_size {
+  const pair_options& o;
+  std::int64_t n = -1, M = 0;
+  std::int64_t operator()(std::int64_t size) noexcept {
+    if (size != n) {
+      n = size;
+      M = pairs_kept(pairs_available(size), o);
+    }
+    return M;
+  }
+};
+
+/// The advantages of the n rows of the group starting at position `begin`: in place for
+/// contiguous layouts, else gathered through L.rows into buf (room for n values).
+template <class T>
+inline const T* group_values(const T* adv, const host_layout& L, std::int64_t begin, std::int64_t n,
+                             T* buf) noexcept {
+  if (!L.rows) return adv + begin;
+  for (std::int64_t k = 0; k < n; ++k)
+    buf[k] = adv[L.rows[begin + k]];
+  return buf;
+}
+
 /// Largest group sorted by rank counting; larger groups use a comparison sort.
 inline constexpr std::int64_t rank_sort_limit = 64;
 
@@ -192,26 +217,16 @@ SHUFFLE_R1_AVX2 void rank_groups_avx2(const T* adv, const host_layout& L, const 
                                       std::int64_t g0, std::int64_t g1, std::int32_t* rank) {
   const std::int64_t base = L.begin(g0);
   T a[avx2::rank_limit<T>];
-  std::int64_t last_n = -1;
-  bool ranked = false;
+  kept_by_size kept{o};
   for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
-    if (n != last_n) {  // depends on n only
-      last_n = n;
-      ranked = ranked_small(n, pairs_kept(pairs_available(n), o));
-    }
-    if (!ranked) continue;
+    if (!ranked_small(n, kept(n))) continue;
     if (n > avx2::rank_limit<T>) {
       rank_groups_portable(adv, L, o, g, g + 1, rank + (begin - base));
       continue;
     }
-    const T* values = adv + begin;
-    if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k)
-        a[k] = adv[L.rows[begin + k]];
-      values = a;
-    }
-    avx2::rank_group_any(values, static_cast<int>(n), rank + (begin - base));
+    avx2::rank_group_any(group_values(adv, L, begin, n, a), static_cast<int>(n),
+                         rank + (begin - base));
   }
 }
 
@@ -227,12 +242,7 @@ SHUFFLE_R1_AVX512_CD void rank_groups_avx512_cd(const T* adv, const host_layout&
   for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
-    const T* values = adv + begin;
-    if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k)
-        a[k] = adv[L.rows[begin + k]];
-      values = a;
-    }
+    const T* values = group_values(adv, L, begin, n, a);
     if constexpr (std::is_same_v<T, float>) {
       if (n <= 16) {
         rank16_conflict(values, static_cast<int>(n), rank + (begin - base));
@@ -252,16 +262,27 @@ SHUFFLE_R1_AVX512 void rank_groups_avx512(const T* adv, const host_layout& L, co
   for (std::int64_t g = g0; g < g1; ++g) {
     const std::int64_t begin = L.begin(g), n = L.size(g);
     if (!ranked_small(n, pairs_kept(pairs_available(n), o))) continue;
-    const T* values = adv + begin;
-    if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k)
-        a[k] = adv[L.rows[begin + k]];
-      values = a;
-    }
-    rank_group_avx512(values, static_cast<int>(n), rank + (begin - base));
+    rank_group_avx512(group_values(adv, L, begin, n, a), static_cast<int>(n),
+                      rank + (begin - base));
   }
 }
 #endif
+
+/// f(std::integral_constant<pair_weight, w>{}): the kernels take the weight as a template
+/// argument, so that the per-pair weight needs no switch.
+template <class F>
+inline decltype(auto) with_weight(pair_weight w, F&& f) {
+  switch (w) {
+    case pair_weight::max:
+      return f(std::integral_constant<pair_weight, pair_weight::max>{});
+    case pair_weight::mean:
+      return f(std::integral_constant<pair_weight, pair_weight::mean>{});
+    case pair_weight::pos:
+      return f(std::integral_constant<pair_weight, pair_weight::pos>{});
+    default:
+      return f(std::integral_constant<pair_weight, pair_weight::sum>{});
+  }
+}
 
 /// Writes pair (rhi, rlo) (batch rows) at out[0..2) and, when w is given, its weight at *w.
 template <class T, pair_weight W>
@@ -282,24 +303,15 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_small_avx2(const T* adv, const host_layout& L
                                               const pair_options& o, std::int64_t* pairs,
                                               T* weights) {
   T a[avx2::rank_limit<T>];
-  std::int64_t k_out = 0, last_n = -1, M = 0;
+  kept_by_size kept{o};
+  std::int64_t k_out = 0;
   for (std::int64_t g = 0; g < L.groups; ++g) {
-    const std::int64_t begin = L.begin(g), n = L.size(g);
-    if (n != last_n) {  // M depends on n only
-      last_n = n;
-      M = pairs_kept(pairs_available(n), o);
-    }
+    const std::int64_t begin = L.begin(g), n = L.size(g), M = kept(n);
     if (M == 0) continue;
-    const T* values = adv + begin;
-    if (L.rows) {
-      for (std::int64_t k = 0; k < n; ++k)
-        a[k] = adv[L.rows[begin + k]];
-      values = a;
-    }
     std::int64_t* out = pairs + 2 * k_out;
     T* wout = weights ? weights + k_out : nullptr;
-    avx2::outer_pairs_any(values, static_cast<int>(n), static_cast<int>(M),
-                          [&](int k, int hi, int lo) {
+    avx2::outer_pairs_any(group_values(adv, L, begin, n, a), static_cast<int>(n),
+                          static_cast<int>(M), [&](int k, int hi, int lo) {
                             put_pair<T, W>(adv, L.row(begin + hi), L.row(begin + lo), out + 2 * k,
                                            wout ? wout + k : nullptr);
                           });
@@ -321,7 +333,8 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_lay
                                                 float* weights) {
   float gathered[4][8 * H];
   alignas(32) std::int64_t sorted[8 * H][4];
-  std::int64_t k_out = 0, last_n = -1, M = 0;
+  kept_by_size kept{o};
+  std::int64_t k_out = 0;
   for (std::int64_t g0 = 0; g0 < L.groups; g0 += 4) {
     const float* a[4];
     int n[4];
@@ -329,19 +342,11 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_lay
     for (int g = 0; g < 4; ++g) {
       begin[g] = g0 + g < L.groups ? L.begin(g0 + g) : 0;
       n[g] = g0 + g < L.groups ? static_cast<int>(L.size(g0 + g)) : 0;
-      a[g] = adv + begin[g];
-      if (L.rows) {
-        for (int k = 0; k < n[g]; ++k)
-          gathered[g][k] = adv[L.rows[begin[g] + k]];
-        a[g] = gathered[g];
-      }
+      a[g] = group_values(adv, L, begin[g], n[g], gathered[g]);
     }
     avx2::sort_four_groups<H>(a, n, sorted);
     if (!L.rows && g0 + 4 <= L.groups && n[0] == n[1] && n[0] == n[2] && n[0] == n[3]) {
-      if (n[0] != last_n) {
-        last_n = n[0];
-        M = pairs_kept(pairs_available(n[0]), o);
-      }
+      const std::int64_t M = kept(n[0]);
       avx2::emit_four_groups<W>(sorted, n[0], M,
                                 _mm256_setr_epi64x(begin[0], begin[1], begin[2], begin[3]),
                                 pairs + 2 * k_out, weights ? weights + k_out : nullptr);
@@ -349,18 +354,11 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_lay
       continue;
     }
     for (int g = 0; g < 4 && g0 + g < L.groups; ++g) {
-      if (n[g] != last_n) {  // M depends on n only
-        last_n = n[g];
-        M = pairs_kept(pairs_available(n[g]), o);
-      }
-      std::int64_t* out = pairs + 2 * k_out;
-      for (std::int64_t k = 0; k < M; ++k) {
-        const std::int64_t hi = sorted[k][g], lo = sorted[n[g] - 1 - k][g];
-        out[2 * k] = L.row(begin[g] + avx2::key_row(hi));
-        out[2 * k + 1] = L.row(begin[g] + avx2::key_row(lo));
-        if (weights)
-          weights[k_out + k] = pair_weight_of(avx2::key_value(hi), avx2::key_value(lo), W);
-      }
+      const std::int64_t M = kept(n[g]);
+      for (std::int64_t k = 0; k < M; ++k)
+        put_pair<float, W>(adv, L.row(begin[g] + avx2::key_row(sorted[k][g])),
+                           L.row(begin[g] + avx2::key_row(sorted[n[g] - 1 - k][g])),
+                           pairs + 2 * (k_out + k), weights ? weights + k_out + k : nullptr);
       k_out += M;
     }
   }
@@ -377,13 +375,9 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
   const std::int64_t base = L.begin(g0);
   std::int64_t k_out = 0;
   std::int64_t pos[rank_sort_limit];
-  std::int64_t last_n = -1, M = 0;
+  kept_by_size kept{o};
   for (std::int64_t g = g0; g < g1; ++g) {
-    const std::int64_t begin = L.begin(g), n = L.size(g);
-    if (n != last_n) {  // M depends on n only: computed once per distinct size
-      last_n = n;
-      M = pairs_kept(pairs_available(n), o);
-    }
+    const std::int64_t begin = L.begin(g), n = L.size(g), M = kept(n);
     if (M == 0) continue;
     const std::int64_t* sorted;
     if (n <= rank_sort_limit) {
@@ -436,35 +430,14 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
 #if SHUFFLE_R1_X86_SIMD
   // AVX-512 hosts keep their rankers (the one-pass kernel has not been measured there).
   if (allow_simd && !has_avx512() && has_avx2() && largest <= avx2::rank_limit<T>) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (largest <= 16) {
-        const bool eight = largest <= 8;
-        switch (o.weight) {
-          case pair_weight::max:
-            return eight ? pairs_network_avx2<1, pair_weight::max>(adv, L, o, pairs, weights)
-                         : pairs_network_avx2<2, pair_weight::max>(adv, L, o, pairs, weights);
-          case pair_weight::mean:
-            return eight ? pairs_network_avx2<1, pair_weight::mean>(adv, L, o, pairs, weights)
-                         : pairs_network_avx2<2, pair_weight::mean>(adv, L, o, pairs, weights);
-          case pair_weight::pos:
-            return eight ? pairs_network_avx2<1, pair_weight::pos>(adv, L, o, pairs, weights)
-                         : pairs_network_avx2<2, pair_weight::pos>(adv, L, o, pairs, weights);
-          default:
-            return eight ? pairs_network_avx2<1, pair_weight::sum>(adv, L, o, pairs, weights)
-                         : pairs_network_avx2<2, pair_weight::sum>(adv, L, o, pairs, weights);
-        }
+    return with_weight(o.weight, [&](auto w) {
+      constexpr pair_weight W = decltype(w)::value;
+      if constexpr (std::is_same_v<T, float>) {
+        if (largest <= 8) return pairs_network_avx2<1, W>(adv, L, o, pairs, weights);
+        if (largest <= 16) return pairs_network_avx2<2, W>(adv, L, o, pairs, weights);
       }
-    }
-    switch (o.weight) {
-      case pair_weight::max:
-        return pairs_small_avx2<T, pair_weight::max>(adv, L, o, pairs, weights);
-      case pair_weight::mean:
-        return pairs_small_avx2<T, pair_weight::mean>(adv, L, o, pairs, weights);
-      case pair_weight::pos:
-        return pairs_small_avx2<T, pair_weight::pos>(adv, L, o, pairs, weights);
-      default:
-        return pairs_small_avx2<T, pair_weight::sum>(adv, L, o, pairs, weights);
-    }
+      return pairs_small_avx2<T, W>(adv, L, o, pairs, weights);
+    });
   }
 #endif
   alignas(64) std::int32_t rank[rank_block_rows];
@@ -497,20 +470,9 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
 #endif
     std::int64_t* p = pairs + 2 * k_out;
     T* w = weights ? weights + k_out : nullptr;
-    switch (o.weight) {
-      case pair_weight::max:
-        k_out += emit_pairs<T, pair_weight::max>(adv, L, o, g0, g1, rank, p, w, scratch);
-        break;
-      case pair_weight::mean:
-        k_out += emit_pairs<T, pair_weight::mean>(adv, L, o, g0, g1, rank, p, w, scratch);
-        break;
-      case pair_weight::pos:
-        k_out += emit_pairs<T, pair_weight::pos>(adv, L, o, g0, g1, rank, p, w, scratch);
-        break;
-      default:
-        k_out += emit_pairs<T, pair_weight::sum>(adv, L, o, g0, g1, rank, p, w, scratch);
-        break;
-    }
+    k_out += with_weight(o.weight, [&](auto wt) {
+      return emit_pairs<T, decltype(wt)::value>(adv, L, o, g0, g1, rank, p, w, scratch);
+    });
   }
   return k_out;
 }

@@ -280,6 +280,13 @@ struct merge_network {
   static constexpr table exchanges = make();
 };
 
+/// Float bit patterns (32-bit lanes) to signed integers of the same order and back (the map is
+/// its own inverse): negative patterns get their magnitude bits flipped.
+SHUFFLE_R1_AVX2_INLINE __m256i order_bits(__m256i bits) {
+  return _mm256_xor_si256(
+      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+}
+
 /// Keys of the smallest order: rows past a group's size.
 inline constexpr std::int64_t no_row_key = std::numeric_limits<std::int64_t>::min();
 
@@ -309,8 +316,7 @@ SHUFFLE_R1_AVX2_INLINE void row_keys(const float* a, int n, int h, __m256i* k) {
   const __m256i bits = _mm256_andnot_si256(
       _mm256_cmpeq_epi32(loaded, _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min())),
       loaded);
-  const __m256i ord = _mm256_xor_si256(
-      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+  const __m256i ord = order_bits(bits);
   const __m256i low = _mm256_xor_si256(row, _mm256_set1_epi32(-1));  // 2^32 - 1 - row
   k[0] = _mm256_unpacklo_epi32(low, ord);
   k[1] = _mm256_unpackhi_epi32(low, ord);
@@ -328,15 +334,6 @@ SHUFFLE_R1_AVX2_INLINE void row_keys(const float* a, int n, int h, __m256i* k) {
 /// Row (0-based in its group) of a sorted key.
 inline int key_row(std::int64_t key) noexcept {
   return static_cast<int>(~static_cast<std::uint32_t>(key));
-}
-
-/// Advantage of a sorted key (+0 for a -0 advantage).
-inline float key_value(std::int64_t key) noexcept {
-  const auto ord = static_cast<std::int32_t>(key >> 32);
-  const std::int32_t bits = ord ^ ((ord >> 31) & 0x7FFFFFFF);
-  float v;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
 }
 
 /// Sorts the keys of four float groups of at most 8 * H rows (H = 1 or 2): a[g] and n[g] are
@@ -369,15 +366,18 @@ SHUFFLE_R1_AVX2_INLINE void sort_four_groups(const float* const* a, const int* n
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(sorted[s]), v[s]);
 }
 
+/// Batch rows of four sorted keys: begin + (2^32 - 1 - low word), as key_row.
+SHUFFLE_R1_AVX2_INLINE __m256i key_rows(__m256i key, __m256i begin) {
+  const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+  return _mm256_add_epi64(begin, _mm256_xor_si256(_mm256_and_si256(key, low32), low32));
+}
+
 /// |advantage| of four keys as doubles: the high words' order bits mapped back to float bits,
 /// with the sign cleared, widened exactly.
 SHUFFLE_R1_AVX2_INLINE __m256d abs_key_values(__m256i key) {
-  const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
   const __m256i ord = _mm256_permutevar8x32_epi32(key, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7));
-  const __m256i bits =
-      _mm256_xor_si256(ord, _mm256_and_si256(_mm256_srai_epi32(ord, 31), magnitude));
-  return _mm256_cvtps_pd(
-      _mm_castsi128_ps(_mm256_castsi256_si128(_mm256_and_si256(bits, magnitude))));
+  const __m256i bits = _mm256_and_si256(order_bits(ord), _mm256_set1_epi32(0x7FFFFFFF));
+  return _mm256_cvtps_pd(_mm_castsi128_ps(_mm256_castsi256_si128(bits)));
 }
 
 /// The kept pairs of four groups of the same size n, from sort_four_groups' keys, without
@@ -387,14 +387,10 @@ SHUFFLE_R1_AVX2_INLINE __m256d abs_key_values(__m256i key) {
 template <pair_weight W>
 SHUFFLE_R1_AVX2_INLINE void emit_four_groups(const std::int64_t (*sorted)[4], int n, std::int64_t M,
                                              __m256i begin, std::int64_t* out, float* w) {
-  const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
   for (std::int64_t k = 0; k < M; ++k) {
     const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(sorted[k]));
     const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(sorted[n - 1 - k]));
-    const __m256i rhi =
-        _mm256_add_epi64(begin, _mm256_xor_si256(_mm256_and_si256(hi, low32), low32));
-    const __m256i rlo =
-        _mm256_add_epi64(begin, _mm256_xor_si256(_mm256_and_si256(lo, low32), low32));
+    const __m256i rhi = key_rows(hi, begin), rlo = key_rows(lo, begin);
     const __m256i p02 = _mm256_unpacklo_epi64(rhi, rlo), p13 = _mm256_unpackhi_epi64(rhi, rlo);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * k), _mm256_castsi256_si128(p02));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * (M + k)), _mm256_castsi256_si128(p13));

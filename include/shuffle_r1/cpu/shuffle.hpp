@@ -361,9 +361,10 @@ SHUFFLE_R1_STRICT_FP inline mass_table build_table(const std::uint64_t* mass, st
                                                    const std::uint64_t* taken,
                                                    std::vector<std::uint64_t>& cum,
                                                    std::vector<std::uint32_t>& guide) {
-  SHUFFLE_R1_STRICT_FP_BODY  // x * scale + margin unfused, as in guide_stores_avx2
-      static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
-                    "build_table's rounding margin assumes at most 2^31 guide buckets");
+  // Strict: x * scale + margin stays unfused, as in guide_stores_avx2.
+  SHUFFLE_R1_STRICT_FP_BODY
+  static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
+                "build_table's rounding margin assumes at most 2^31 guide buckets");
   // The searches read up to cum_pad entries past a guide entry: pad with a value above any r.
   const table_shape shape = table_shape_of(K);
   cum.resize(shape.cum);
