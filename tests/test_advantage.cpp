@@ -419,6 +419,68 @@ TEST_CASE("advantage: mean_only and rloo refuse rewards too large for the output
     CHECK(std::isfinite(x));
 }
 
+TEST_CASE_TEMPLATE("advantage: batch_std refuses a verl singleton whose advantage T cannot hold", T,
+                   float, double) {
+  // A singleton's batch_std advantage is x / (sigma_batch + eps), and sigma_batch is 0 when all
+  // rewards are equal: x / 1e-6. Every other advantage is bounded by the rewards' spread.
+  const T lim = std::numeric_limits<T>::max();
+  const T big = lim / T(4), fits = lim * T(1e-7);             // x / 1e-6: overflows, fits
+  const std::vector<std::int64_t> offsets = {0, 2, 3, 4, 6};  // groups 1 and 2 are singletons
+  const sr::ragged_groups groups{offsets};
+  sr::advantage_options o;
+  o.kind = sr::estimator::batch_std;
+  o.singleton = sr::singleton_policy::verl;
+  std::vector<T> a(6, T(-5));
+  std::vector<double> mean(4, -5.0);
+  const sr::group_stats_out stats{mean, {}};
+  try {
+    sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o, stats);
+    FAIL("no exception");
+  } catch (const sr::error& e) {
+    CHECK(e.code() == sr::errc::out_of_range);
+    const std::string what = e.what();
+    INFO(what);
+    // the first singleton in group order, with the type and the constants
+    CHECK(what.rfind("normalize_advantages: rewards[2] = ", 0) == 0);
+    CHECK(what.find("the only row of group 1, is too large for the batch_std estimator: its "
+                    "advantage rewards[2] / (sigma_batch + eps) overflows ") != std::string::npos);
+    CHECK(what.find(std::is_same_v<T, float> ? "overflows float" : "overflows double") !=
+          std::string::npos);
+    CHECK(what.find("(sigma_batch = 0, eps = 9.99") != std::string::npos);
+  }
+  for (T x : a)
+    CHECK(x == T(-5));
+  for (double m : mean)
+    CHECK(m == -5.0);
+
+  // The bound is on the quotient, not on |x|: x / 1e-6 near max(T) / 10 passes.
+  const sr::advantage_summary s =
+      sr::normalize_advantages(sr::cpu, std::vector<T>(6, fits), groups, a, o, stats);
+  CHECK(s.singleton_groups == 2);
+  CHECK(a[2] == a[3]);
+  CHECK(std::isfinite(a[2]));
+  CHECK(a[2] > lim / T(20));
+  CHECK(a[0] == T(0));
+  // A positive spread lowers the quotient: with sigma_batch > 0 the big singleton fits.
+  const std::vector<T> r = {T(0), T(1), big, T(1), T(0), T(1)};
+  sr::normalize_advantages(sr::cpu, r, groups, a, o);
+  CHECK(std::isfinite(a[2]));
+  CHECK(a[2] > T(1));
+  // Other policies and estimators are bounded and accept the batch that failed.
+  o.singleton = sr::singleton_policy::zero;
+  sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o);
+  CHECK(a[2] == T(0));
+  o.singleton = sr::singleton_policy::verl;
+  o.kind = sr::estimator::grpo;
+  sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o);
+  CHECK(a[2] == static_cast<T>(static_cast<double>(big) / (1.0 + 1e-6)));
+  // eps = 0 with sigma_batch = 0: the denominator is 0 and the advantage is defined as 0.
+  o.kind = sr::estimator::batch_std;
+  o.eps = 0.0;
+  sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o);
+  CHECK(a[2] == T(0));
+}
+
 TEST_CASE_TEMPLATE("advantage: bad inputs are refused and nothing is written", T, float, double) {
   std::vector<T> r = {1, 0, 1, 0};
   std::vector<T> a(4, T(-5));

@@ -592,6 +592,19 @@ TEST_CASE("errors: run_pipeline: every stage's checks and the output sizes, noth
   expect_error(run(huge, uniform, c, outputs()), sr::errc::out_of_range, "run_pipeline",
                "is too large for the mean_only estimator");
   c = config;
+  c.advantage.kind = sr::estimator::batch_std;  // the check after the batch's sigma
+  c.advantage.singleton = sr::singleton_policy::verl;
+  c.pairs.odd = sr::odd_policy::drop_median;
+  const std::vector<std::int64_t> lone = {0, 15, 16};  // 15 rows, then row 15 alone
+  sr::pipeline_outputs<float> few;  // K = 7: only the outputs that do not depend on it
+  few.advantages = adv;
+  few.group_mean = mean;
+  few.group_std = sd;
+  expect_error(run(std::vector<float>(16, 1e33f), sr::ragged_groups{lone}, c, few),
+               sr::errc::out_of_range, "run_pipeline",
+               "the only row of group 1, is too large for the batch_std estimator: its "
+               "advantage rewards[15] / (sigma_batch + eps) overflows float (sigma_batch = 0");
+  c = config;
   c.pairs.keep_pairs = 5;
   expect_error(run(good, uniform, c, outputs()), sr::errc::too_few_pairs, "run_pipeline",
                "options.keep_pairs is 5 but group 0 has 8 rows");

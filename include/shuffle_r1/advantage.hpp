@@ -66,7 +66,9 @@ class normalize_workspace {
 /// @throws error errc::size_mismatch (output sizes), errc::invalid_layout (groups),
 ///         errc::non_finite (a reward is NaN or infinite: the message names the row),
 ///         errc::singleton_group (policy error), errc::out_of_range (mean_only/rloo rewards
-///         above max(T)/4), errc::invalid_argument (options). Nothing is written on a throw.
+///         above max(T)/4; batch_std with the verl policy: a singleton whose advantage
+///         x / (sigma_batch + eps) T cannot hold), errc::invalid_argument (options). Nothing is
+///         written on a throw.
 /// @par Empty input B = 0 with G = 0 (or G empty groups) writes nothing and returns zeros.
 /// @par Determinism Bit-identical across runs, builds (-O0..-O3, -march=native, C++17/20) and
 ///      the CPU and CUDA backends.
@@ -92,9 +94,10 @@ advantage_summary normalize_advantages(cpu_policy, host_span<const T> rewards, c
   plan.ddof = options.ddof;
   plan.eps = options.eps;
   plan.singleton = options.singleton;
+  detail::cpu::plan_normalize(fn, rewards.data(), B, L, max_abs, plan, scratch);
   advantage_summary summary;
-  detail::cpu::normalize_kernel(rewards.data(), B, L, advantages.data(), plan, max_abs, stats,
-                                scratch, summary);
+  detail::cpu::normalize_kernel(rewards.data(), B, L, advantages.data(), plan, stats, scratch,
+                                summary);
   return summary;
 }
 

@@ -172,8 +172,9 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     b.group_std.resize(stats.std.size());
     staged.std = host_span<double>(b.group_std.data(), b.group_std.size());
   }
-  detail::cpu::normalize_kernel(rewards.data(), B, L, b.advantages.data(), plan, max_abs, staged,
-                                b.norm, sum.advantage);
+  detail::cpu::plan_normalize(fn, rewards.data(), B, L, max_abs, plan, b.norm);
+  detail::cpu::normalize_kernel(rewards.data(), B, L, b.advantages.data(), plan, staged, b.norm,
+                                sum.advantage);
   b.pairs.resize(static_cast<std::size_t>(2 * K));
   b.weights.resize(static_cast<std::size_t>(K));
   sum.pairs = detail::cpu::pairs_kernel(b.advantages.data(), L, config.pairs, b.pairs.data(),

@@ -414,6 +414,10 @@ TEST_CASE("host: pairs_kept_dev and check keys follow the CPU's rules") {
   CHECK(g::check_key(g::check_id::reward_nonfinite, 5) <
         g::check_key(g::check_id::reward_nonfinite, 6));
   CHECK(g::check_key(g::check_id::too_few_pairs, 0) < g::check_key(g::check_id::order_size, 0));
+  // run_pipeline checks the output sizes before it computes, so before singleton_range
+  CHECK(g::check_key(g::check_id::output_size, 3) < g::check_key(g::check_id::singleton_range, 0));
+  CHECK(g::check_key(g::check_id::singleton_range, 9) <
+        g::check_key(g::check_id::advantage_nonfinite, 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,6 +914,28 @@ TEST_CASE("cuda: errors have the CPU's code and message, and nothing is written"
     c.shuffle.per_round = 1000;
     r[5] = 0;
     compare_pipeline(L, r, c);  // per_round larger than K
+  }
+  // batch_std with verl singletons: with all rewards equal, sigma_batch = 0 and a singleton's
+  // advantage x / (sigma_batch + eps) is beyond float (singleton_range).
+  for (const layout_kind kind :
+       {layout_kind::uniform, layout_kind::ragged, layout_kind::indexed, layout_kind::ids}) {
+    const batch_layout L = kind == layout_kind::uniform
+                               ? make_layout(kind, std::vector<std::int64_t>(8, 1), rng)
+                               : make_layout(kind, {4, 1, 6, 1, 2}, rng);
+    const std::vector<float> r(static_cast<std::size_t>(L.rows), 1e33f);
+    sr::pipeline_config c;
+    c.advantage.kind = sr::estimator::batch_std;
+    c.advantage.singleton = sr::singleton_policy::verl;
+    c.pairs.odd = sr::odd_policy::drop_median;
+    L.visit([&](const auto& cpu_layout, const auto&) {
+      std::vector<float> a(r.size());
+      const outcome cpu =
+          capture([&] { (void)sr::normalize_advantages(sr::cpu, r, cpu_layout, a, c.advantage); });
+      CHECK(cpu.threw);
+      CHECK(cpu.code == sr::errc::out_of_range);
+    });
+    compare_normalize(L, r, c.advantage);
+    compare_pipeline(L, r, c);
   }
   // Invalid ragged and indexed layouts.
   {

@@ -8,6 +8,7 @@ options, and malformed layouts and CSV files. The fuzzers start from these; ctes
 
     /usr/bin/python3 tests/fuzz/make_corpus.py
 """
+import base64
 import pathlib
 import random
 import shutil
@@ -140,6 +141,19 @@ def pipeline_seeds():
     # 0 rows; every O(G) loop ran for ages before uniform groups of 0 rows were rejected.
     s["uniform_empty_groups_huge"] = (header(h3=0xF3) + seed(36) + uniform(4, 0) + bytes([1, 0x7F]) +
                                       struct.pack("<q", 0x7F << 48))
+    # Found by CI's fuzz run (stop 13): batch_std with verl singletons and 65 rewards of -DBL_MAX
+    # in int32 id groups; sigma_batch = 0, so a singleton's advantage -DBL_MAX / 1e-6 was -inf.
+    # Now refused (out_of_range). The input as found, then small forms for double and float.
+    s["batch_std_verl_singleton_ci"] = base64.b64decode(
+        "vWAA8AEAAAAAAAAAQQAAAAAAh7/O3T/4iMqL9enX6D//AwACBAAKsAMA/wYCCr8BWADwCwAAAAAAAAAQBAUFBQUFBQUF"
+        "BQUFBQUFBQUFt7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3t7e3"
+        "t7e3t7e3t7e3t7e3t7e3t7cFBQUFBQUFBQUFBQUFBQUFBQUFBb+/v7+/v7+/vwUFBb+/v7+/v7/4ahIBQQhG6T/4"
+        "sEG4jcA77T/4NVH5+dcSDXaRAAIE5j8ACrADAA==")
+    s["batch_std_verl_singleton_double"] = (header(layout=1, est=3, single=1, drop_median=True) +
+                                            seed(38) + bytes([2, 2, 1]) + rewards(["-dmax"] * 3))
+    s["batch_std_verl_singleton_float"] = (header(double=False, layout=1, est=3, single=1,
+                                                  drop_median=True) +
+                                           seed(39) + bytes([2, 2, 1]) + rewards([1e33] * 3))
     s["empty_input"] = b""
     s["step_beyond_total"] = (header(transform=1, h2=0x80) + bytes([5, 2, EDGE["1"] + 0, 0]) +
                               seed(36) + uniform(4, 4) + rewards([0, 1] * 8))

@@ -603,20 +603,41 @@ inline std::int64_t uniform_simd(const T* x, std::int64_t G, T* out, const norm_
 }
 #endif
 
-/// The kernel: all preconditions checked by the caller.
+/// The checks that need the batch's sigma, after validate_normalize and before any output is
+/// written: computes the batch_std constants into `plan`, then, under batch_std with the verl
+/// singleton policy, refuses a singleton whose advantage x / (sigma_batch + eps) T cannot hold
+/// (sigma_batch can be 0, so this quotient, unlike every other advantage, is not bounded by the
+/// rewards' spread). O(B) for batch_std (its sums), plus O(G) with verl singletons; O(1) otherwise.
+/// @throws error(errc::out_of_range) naming the first such group, in group order.
+template <class T>
+inline void plan_normalize(const char* fn, const T* x, std::int64_t B, const host_layout& L,
+                           double max_abs, norm_plan& plan, norm_scratch& s) {
+  if (plan.kind != estimator::batch_std) return;
+  plan_batch_std(x, B, max_abs, plan, s);
+  if (plan.singleton != singleton_policy::verl) return;
+  const auto top = static_cast<double>(std::numeric_limits<T>::max());
+  for (std::int64_t g = 0; g < L.groups; ++g) {
+    if (L.size(g) != 1) continue;
+    const std::int64_t row = L.row(L.begin(g));
+    if (!(std::fabs(singleton_verl(plan, static_cast<double>(x[row]))) <= top))
+      fail(errc::out_of_range, fn, "rewards[", row, "] = ", x[row], ", the only row of group ", g,
+           ", is too large for the batch_std estimator: its advantage rewards[", row,
+           "] / (sigma_batch + eps) overflows ", std::is_same_v<T, float> ? "float" : "double",
+           " (sigma_batch = ", plan.batch_sigma, ", eps = ", plan.eps, ")");
+  }
+}
+
+/// The kernel: all preconditions checked by the caller, `plan` completed by plan_normalize.
 template <class T>
 SHUFFLE_R1_STRICT_FP inline void normalize_kernel(const T* x, std::int64_t B, const host_layout& L,
-                                                  T* out, norm_plan plan, double max_abs,
+                                                  T* out, const norm_plan& plan,
                                                   const group_stats_out& stats, norm_scratch& s,
                                                   advantage_summary& summary) {
   SHUFFLE_R1_STRICT_FP_BODY
   summary = advantage_summary{};
   summary.rows = B;
   summary.groups = L.groups;
-  if (plan.kind == estimator::batch_std) {
-    plan_batch_std(x, B, max_abs, plan, s);
-    summary.batch_std = plan.batch_sigma;
-  }
+  if (plan.kind == estimator::batch_std) summary.batch_std = plan.batch_sigma;
   // Every buffer before the first write: a failed allocation must leave `out` untouched.
   size_large_group(L.largest(), s);
   std::int64_t g = 0;

@@ -667,6 +667,37 @@ void launch_batch_std(const char* fn, cudaStream_t stream, const T* x, std::int6
   }
 }
 
+/// batch_std with verl singletons (CPU: plan_normalize): records every group whose only row's
+/// advantage x / (sigma_batch + eps) is beyond `top` = max(T); the status keeps the first group.
+/// One thread per group, after the batch_std pre-pass and before any advantage is written.
+template <class T>
+__global__ void __launch_bounds__(tuning::block_threads)
+    singleton_range_kernel(const T* x, dev_layout L, norm_params p, double top, device_status* st) {
+  if (failed(st)) return;
+  const batch_constants b = load_batch(p, st);
+  const std::int64_t G = L.count();
+  for (std::int64_t g = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; g < G;
+       g += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    if (L.size(g) != 1) continue;
+    const double a = singleton_advantage(p, b, static_cast<double>(x[L.row(L.begin(g))]));
+    if (!(fabs(a) <= top))
+      record(st, check_id::singleton_range, static_cast<unsigned long long>(g));
+  }
+}
+
+/// Enqueues singleton_range_kernel when the options need it (batch_std, verl singletons), after
+/// launch_batch_std. Uniform layouts need it only for groups of one row.
+template <class T>
+void launch_singleton_range(const char* fn, cudaStream_t stream, const T* x, const dev_layout& L,
+                            const layout_info& info, const norm_params& p, device_status* st) {
+  if (p.kind != estimator::batch_std || p.singleton != singleton_policy::verl) return;
+  if (info.groups == 0 || (info.uniform >= 0 && info.uniform != 1)) return;
+  const int threads = tuning::block_threads;
+  singleton_range_kernel<T><<<grid_for(fn, info.groups, threads), threads, 0, stream>>>(
+      x, L, p, static_cast<double>(std::numeric_limits<T>::max()), st);
+  check_launch(fn);
+}
+
 /// Enqueues the per-group kernels (after validation, the layout and the batch_std pre-pass).
 /// `uniform_fused` skips the small-group kernel (the pipeline's fused kernel did those groups).
 template <class T>
@@ -720,6 +751,15 @@ norm_params make_norm_params(const advantage_options& o) {
   p.check_limit = o.kind == estimator::mean_only || o.kind == estimator::rloo;
   p.limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
   return p;
+}
+
+/// What the messages of the normalization's checks need from the options, into the context.
+template <class T>
+void norm_context(const advantage_options& o, status_context& ctx) {
+  ctx.kind = static_cast<int>(o.kind);
+  ctx.limit = make_norm_params<T>(o).limit;
+  ctx.eps = o.eps;
+  ctx.float_type = std::is_same_v<T, float>;
 }
 
 /// The checks of validate_normalize that look at options only (same messages).

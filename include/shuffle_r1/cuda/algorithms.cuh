@@ -223,9 +223,8 @@ advantage_summary normalize_advantages(cuda_policy policy, device_span<R> reward
                  " elements, expected ", rewards.size(), " (one per reward)");
   g::status_context ctx;
   ctx.rows = B;
-  ctx.kind = static_cast<int>(options.kind);
   const g::norm_params p = g::make_norm_params<T>(options);
-  ctx.limit = p.limit;
+  g::norm_context<T>(options, ctx);
   if (info.groups_exact) {
     const auto G = static_cast<std::size_t>(info.groups);
     if (!stats.mean.empty() && stats.mean.size() != G)
@@ -269,8 +268,10 @@ advantage_summary normalize_advantages(cuda_policy policy, device_span<R> reward
   g::scan_rewards_kernel<T>
       <<<g::grid_for(fn, B, threads), threads, 0, s>>>(rewards.data(), B, p, st);
   g::check_launch(fn);
-  if (options.kind == estimator::batch_std)
+  if (options.kind == estimator::batch_std) {
     g::launch_batch_std(fn, s, rewards.data(), B, options.ddof, options.eps, nb, st);
+    g::launch_singleton_range(fn, s, rewards.data(), L, info, p, st);
+  }
   g::launch_group_normalize<T>(fn, s, rewards.data(), L, info, p, advantages.data(),
                                stats.mean.empty() ? nullptr : stats.mean.data(),
                                stats.std.empty() ? nullptr : stats.std.data(), st);

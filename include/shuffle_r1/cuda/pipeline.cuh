@@ -281,10 +281,9 @@ void run_pipeline(cuda_policy policy, device_span<R> rewards, const Layout& grou
   ctx.per_round = config.shuffle.per_round;
   ctx.keep_pairs = config.pairs.keep_pairs;
   ctx.on_short = static_cast<int>(config.shuffle.on_short);
-  ctx.kind = static_cast<int>(config.advantage.kind);
   g::norm_params np = g::make_norm_params<T>(config.advantage);
   np.gate_all = false;
-  ctx.limit = np.limit;
+  g::norm_context<T>(config.advantage, ctx);
   if (p.info.groups_exact) {
     const auto Gs = static_cast<std::size_t>(G);
     if (!out.group_mean.empty() && out.group_mean.size() != Gs)
@@ -353,6 +352,7 @@ void run_pipeline(cuda_policy policy, device_span<R> rewards, const Layout& grou
     g::check_launch(fn);
     g::launch_batch_std(fn, s, rewards.data(), B, config.advantage.ddof, config.advantage.eps,
                         b.norm, st);
+    g::launch_singleton_range(fn, s, rewards.data(), L, p.info, np, st);
   } else {
     np.validate = true;
   }

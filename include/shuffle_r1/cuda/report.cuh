@@ -64,6 +64,10 @@ __device__ inline void describe(const describe_inputs& in, device_status* st) {
     case check_id::singleton:
       st->info[0] = L.row(L.begin(idx));
       break;
+    case check_id::singleton_range:
+      st->info[0] = L.row(L.begin(idx));
+      st->value = value_at(st->info[0]);
+      break;
     case check_id::pair_group:
       st->info[0] = L.size(idx / 2);
       st->info[1] = L.row(L.begin(idx / 2));
@@ -144,6 +148,12 @@ inline const char* non_finite_kind(double v) noexcept {
       fail(errc::singleton_group, fn, "group ", idx, " (row ", s.info[0],
            ") has a single row; its std is undefined (set the singleton policy to verl or "
            "zero to accept such groups)");
+    case check_id::singleton_range:
+      fail(errc::out_of_range, fn, "rewards[", s.info[0], "] = ", s.value,
+           ", the only row of group ", idx,
+           ", is too large for the batch_std estimator: its advantage rewards[", s.info[0],
+           "] / (sigma_batch + eps) overflows ", ctx.float_type ? "float" : "double",
+           " (sigma_batch = ", s.batch_sigma, ", eps = ", ctx.eps, ")");
     case check_id::pair_group:
       if (idx % 2 == 0)
         fail(errc::odd_group, fn, "group ", idx / 2, " (first row ", s.info[1], ") has ", s.info[0],

@@ -263,12 +263,13 @@ enum class check_id : unsigned {
   pair_group = 7,            ///< index: 2 g + kind (0 odd, 1 fewer than keep_pairs)
   shuffle_shape = 8,         ///< index: 0 per_round > K, 1 rounds * per_round overflows
   output_size = 9,           ///< index: output (output_slot) too small for K
-  advantage_nonfinite = 10,  ///< index: row
-  weight_bad = 11,           ///< index: pair (non-finite or negative weight)
-  too_few_pairs = 12,        ///< index: 0
-  order_size = 13,           ///< index: 0 (shuffle_pairs: order shorter than S * T)
-  order_range = 14,          ///< index: entry of `order`
-  phases = 15,               ///< index: round
+  singleton_range = 10,      ///< index: group (batch_std, verl: its advantage overflows T)
+  advantage_nonfinite = 11,  ///< index: row
+  weight_bad = 12,           ///< index: pair (non-finite or negative weight)
+  too_few_pairs = 13,        ///< index: 0
+  order_size = 14,           ///< index: 0 (shuffle_pairs: order shorter than S * T)
+  order_range = 15,          ///< index: entry of `order`
+  phases = 16,               ///< index: round
 };
 
 /// Outputs whose required size can depend on device data (the output_size check's index).
@@ -292,6 +293,8 @@ struct status_context {
   int on_short = 0;                                 ///< short_policy
   int kind = 0;                                     ///< estimator (messages)
   double limit = 0.0;                               ///< mean_only / rloo reward limit (messages)
+  double eps = 0.0;                                 ///< options.eps (messages)
+  bool float_type = false;                          ///< T is float (messages)
 };
 
 /// The device-side record of one call: the first failed check (with what its message needs)
