@@ -479,6 +479,53 @@ TEST_CASE_TEMPLATE("advantage: batch_std refuses a verl singleton whose advantag
   o.eps = 0.0;
   sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o);
   CHECK(a[2] == T(0));
+  // A tiny eps > 0 is still refused. For doubles near max the batch is rescaled by about
+  // 2^-1021 and eps * 2^-1021 underflows to 0: the denominator is 0, but x / eps is not.
+  o.eps = 1e-300;
+  std::fill(a.begin(), a.end(), T(-5));
+  try {
+    sr::normalize_advantages(sr::cpu, std::vector<T>(6, big), groups, a, o);
+    FAIL("no exception");
+  } catch (const sr::error& e) {
+    CHECK(e.code() == sr::errc::out_of_range);
+    CHECK(std::string(e.what()).find("the only row of group 1") != std::string::npos);
+  }
+  for (T x : a)
+    CHECK(x == T(-5));
+}
+
+TEST_CASE("advantage: double rewards near 2^-490 that differ keep their spread") {
+  // Two rewards an ulp apart near 2^-490 differ by u = 2^-542, whose square underflows to 0:
+  // without rescaling, sigma was 0, so with eps = 0 the advantages were 0, and with eps the
+  // smallest subnormal NaN and inf. Groups {a, b, a, b, ...}: the advantages of b and a differ
+  // by u / sigma, sqrt(2) for two rows, 2 sqrt(7/8) for eight (ddof 1), whatever the mean
+  // rounds to. (The default eps = 1e-6 dwarfs such a sigma: the advantages are then ~1e-157.)
+  const double lo = 0x1p-490, hi = std::nextafter(lo, 1.0);
+  for (const double eps : {0.0, std::numeric_limits<double>::denorm_min()}) {
+    sr::advantage_options o;
+    o.eps = eps;
+    for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::batch_std}) {
+      o.kind = kind;
+      INFO("eps = ", eps, ", estimator ", sr::to_string(kind));
+      // Uniform groups of 8 (the SIMD scan's path, which must hand them to the rescaling code).
+      std::vector<double> r(32), a(32);
+      for (std::size_t i = 0; i < r.size(); ++i)
+        r[i] = i % 2 ? hi : lo;
+      sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{4, 8}, a, o);
+      const double spread8 =
+          kind == sr::estimator::grpo ? 2 * std::sqrt(7.0 / 8.0) : 2 * std::sqrt(31.0 / 32.0);
+      for (std::size_t i = 0; i < a.size(); i += 2) {
+        CHECK(std::isfinite(a[i]));
+        CHECK(a[i + 1] - a[i] == doctest::Approx(spread8).epsilon(1e-9));
+      }
+      // One ragged group of two (the portable path).
+      const std::vector<double> r2 = {lo, hi};
+      std::vector<double> a2(2);
+      const std::vector<std::int64_t> offsets = {0, 2};
+      sr::normalize_advantages(sr::cpu, r2, sr::ragged_groups{offsets}, a2, o);
+      CHECK(a2[1] - a2[0] == doctest::Approx(std::sqrt(2.0)).epsilon(1e-9));
+    }
+  }
 }
 
 TEST_CASE_TEMPLATE("advantage: bad inputs are refused and nothing is written", T, float, double) {

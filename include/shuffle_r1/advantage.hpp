@@ -48,9 +48,9 @@ class normalize_workspace {
 /// Singleton groups follow `options.singleton` (error, verl: mu = 0 and scale 1, zero).
 ///
 /// Numerics: all arithmetic in double whatever T is, sums in the canonical pairwise order of
-/// detail/tree_sum.hpp, corrected two-pass variance; double rewards beyond 2^±500 in
-/// magnitude are rescaled by exact powers of two so that squares neither overflow nor
-/// underflow. Results are within 1 ulp of T of the exactly rounded value in typical cases.
+/// detail/tree_sum.hpp, corrected two-pass variance; double groups whose largest magnitude is
+/// below 2^-400 or above 2^500 are rescaled by exact powers of two so that squares neither overflow
+/// nor underflow. Results are within 1 ulp of T of the exactly rounded value in typical cases.
 ///
 /// @param rewards B finite rewards
 /// @param groups any layout of groups.hpp covering exactly B rows

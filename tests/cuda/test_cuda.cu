@@ -916,27 +916,35 @@ TEST_CASE("cuda: errors have the CPU's code and message, and nothing is written"
     compare_pipeline(L, r, c);  // per_round larger than K
   }
   // batch_std with verl singletons: with all rewards equal, sigma_batch = 0 and a singleton's
-  // advantage x / (sigma_batch + eps) is beyond float (singleton_range).
-  for (const layout_kind kind :
-       {layout_kind::uniform, layout_kind::ragged, layout_kind::indexed, layout_kind::ids}) {
-    const batch_layout L = kind == layout_kind::uniform
-                               ? make_layout(kind, std::vector<std::int64_t>(8, 1), rng)
-                               : make_layout(kind, {4, 1, 6, 1, 2}, rng);
-    const std::vector<float> r(static_cast<std::size_t>(L.rows), 1e33f);
-    sr::pipeline_config c;
-    c.advantage.kind = sr::estimator::batch_std;
-    c.advantage.singleton = sr::singleton_policy::verl;
-    c.pairs.odd = sr::odd_policy::drop_median;
-    L.visit([&](const auto& cpu_layout, const auto&) {
-      std::vector<float> a(r.size());
-      const outcome cpu =
-          capture([&] { (void)sr::normalize_advantages(sr::cpu, r, cpu_layout, a, c.advantage); });
-      CHECK(cpu.threw);
-      CHECK(cpu.code == sr::errc::out_of_range);
-    });
-    compare_normalize(L, r, c.advantage);
-    compare_pipeline(L, r, c);
-  }
+  // advantage x / (sigma_batch + eps) is beyond T (singleton_range). For doubles near max the
+  // batch is rescaled; with eps = 1e-300 eps vanishes in that scale (a denominator of 0).
+  const auto singleton_range = [&](auto zero, double eps) {
+    using T = decltype(zero);
+    for (const layout_kind kind :
+         {layout_kind::uniform, layout_kind::ragged, layout_kind::indexed, layout_kind::ids}) {
+      const batch_layout L = kind == layout_kind::uniform
+                                 ? make_layout(kind, std::vector<std::int64_t>(8, 1), rng)
+                                 : make_layout(kind, {4, 1, 6, 1, 2}, rng);
+      const std::vector<T> r(static_cast<std::size_t>(L.rows), std::numeric_limits<T>::max() / 4);
+      sr::pipeline_config c;
+      c.advantage.kind = sr::estimator::batch_std;
+      c.advantage.singleton = sr::singleton_policy::verl;
+      c.advantage.eps = eps;
+      c.pairs.odd = sr::odd_policy::drop_median;
+      L.visit([&](const auto& cpu_layout, const auto&) {
+        std::vector<T> a(r.size());
+        const outcome cpu = capture(
+            [&] { (void)sr::normalize_advantages(sr::cpu, r, cpu_layout, a, c.advantage); });
+        CHECK(cpu.threw);
+        CHECK(cpu.code == sr::errc::out_of_range);
+      });
+      compare_normalize(L, r, c.advantage);
+      compare_pipeline(L, r, c);
+    }
+  };
+  singleton_range(0.0f, 1e-6);
+  singleton_range(0.0, 1e-6);
+  singleton_range(0.0, 1e-300);
   // Invalid ragged and indexed layouts.
   {
     batch_layout L = make_layout(layout_kind::ragged, {4, 4, 4}, rng);

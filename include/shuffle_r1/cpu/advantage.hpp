@@ -117,7 +117,7 @@ SHUFFLE_R1_STRICT_FP inline double singleton_verl(const norm_plan& plan, double 
     case estimator::grpo:
       return fp::div(x, fp::add(1.0, plan.eps));
     case estimator::batch_std:
-      return plan.batch_den > 0.0 ? fp::div(scale_apply(plan.global, x), plan.batch_den) : 0.0;
+      return batch_singleton(x, plan.global, plan.batch_den, plan.eps);
     default:
       return x;
   }
@@ -287,7 +287,7 @@ SHUFFLE_R1_STRICT_FP inline void lane_tree_sum(const double (&v)[P][norm_lanes],
 /// group goes through exactly the operations of normalize_small, in the same order; the loops
 /// run over the groups innermost, so the compiler vectorizes across groups and the dependent
 /// chains of several groups (sums, division, square root) overlap. Returns false, writing
-/// nothing, when a group needs rescaling (magnitudes outside [2^-500, 2^500]): the caller then
+/// nothing, when a group needs rescaling (magnitudes outside [2^-400, 2^500]): the caller then
 /// takes normalize_small per group.
 template <int P>
 SHUFFLE_R1_STRICT_FP inline bool normalize_small_lanes(const double (&x)[P][norm_lanes],

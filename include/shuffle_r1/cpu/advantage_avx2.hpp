@@ -19,6 +19,7 @@
 
 #if SHUFFLE_R1_X86_SIMD
 
+#include <shuffle_r1/detail/advantage_math.hpp>
 #include <shuffle_r1/types.hpp>
 
 #include <cmath>
@@ -121,7 +122,7 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
   const __m256d n = _mm256_set1_pd(static_cast<double>(P));
   const __m256d sign_off = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFll));
   const __m256d inf = _mm256_set1_pd(HUGE_VAL);
-  const __m256d small = _mm256_set1_pd(0x1p-500);
+  const __m256d small = _mm256_set1_pd(scale_floor);
   const __m256d zero = _mm256_setzero_pd();
   __m256d amax = zero, tiny = zero, bad = zero;
   for (int b = 0; b < blocks; ++b) {
@@ -157,10 +158,11 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
   _mm256_store_pd(lanes, amax);
   for (const double a : lanes)
     res.max_abs = a > res.max_abs ? a : res.max_abs;
-  // Doubles beyond 2^+-500 need the portable kernel's rescaling (conservative, per chunk).
+  // Doubles outside [scale_floor, scale_ceiling] need the portable kernel's rescaling
+  // (conservative, per chunk).
   const std::uint64_t all = blocks == chunk_blocks ? ~0ull : (1ull << (blocks * block)) - 1;
   res.needs_scaling = is_double && res.zero_variance != all &&
-                      (res.max_abs > 0x1p500 || _mm256_movemask_pd(tiny) != 0);
+                      (res.max_abs > scale_ceiling || _mm256_movemask_pd(tiny) != 0);
   return res;
 }
 

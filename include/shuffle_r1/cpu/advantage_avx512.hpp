@@ -18,6 +18,7 @@
 
 #if SHUFFLE_R1_X86_SIMD
 
+#include <shuffle_r1/detail/advantage_math.hpp>
 #include <shuffle_r1/types.hpp>
 
 #include <cmath>
@@ -163,7 +164,7 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
         const __m512d a = _mm512_and_pd(v[k], sign_off);
         bad |= _mm512_cmp_pd_mask(a, inf, _CMP_NLT_UQ);  // infinite or NaN
         amax = _mm512_maskz_max_pd(all8, amax, a);
-        tiny |= _mm512_cmp_pd_mask(a, _mm512_set1_pd(0x1p-500), _CMP_LT_OQ) &
+        tiny |= _mm512_cmp_pd_mask(a, _mm512_set1_pd(scale_floor), _CMP_LT_OQ) &
                 _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_NEQ_OQ);
       }
       res.zero_variance |= static_cast<std::uint64_t>(equal == all8) << (b * block + g);
@@ -176,10 +177,11 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
   _mm512_store_pd(lanes, amax);
   for (const double a : lanes)
     res.max_abs = a > res.max_abs ? a : res.max_abs;
-  // Doubles beyond 2^+-500 need the portable kernel's rescaling (conservative, per chunk).
+  // Doubles outside [scale_floor, scale_ceiling] need the portable kernel's rescaling
+  // (conservative, per chunk).
   const std::uint64_t all = blocks == chunk_blocks ? ~0ull : (1ull << (blocks * block)) - 1;
-  res.needs_scaling =
-      std::is_same_v<T, double> && res.zero_variance != all && (res.max_abs > 0x1p500 || tiny != 0);
+  res.needs_scaling = std::is_same_v<T, double> && res.zero_variance != all &&
+                      (res.max_abs > scale_ceiling || tiny != 0);
   return res;
 }
 

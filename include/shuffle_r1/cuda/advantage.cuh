@@ -86,7 +86,7 @@ SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double singleton_advantage(const norm_
     case estimator::grpo:
       return fp::div(x, fp::add(1.0, p.eps));
     case estimator::batch_std:
-      return b.den > 0.0 ? fp::div(scale_apply(b.global, x), b.den) : 0.0;
+      return batch_singleton(x, b.global, b.den, p.eps);
     default:
       return x;
   }

@@ -7,7 +7,8 @@
 /// enqueues its kernels on the policy's stream with temporaries from the policy's memory
 /// resource, waits for the stream once, and then returns the CPU overload's result or throws
 /// the CPU overload's exception (same code, same message). Checks of device data (non-finite
-/// values, ragged / indexed / id layouts) run on the device before any output is written.
+/// values, ragged / indexed / id layouts, the range of batch_std verl singletons) run on the
+/// device before any output is written.
 #pragma once
 
 #ifndef SHUFFLE_R1_CUDA_INCLUDED

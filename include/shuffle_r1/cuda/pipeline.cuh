@@ -255,9 +255,9 @@ std::size_t pipeline_workspace_size(cuda_policy /*policy*/, const Layout& groups
 /// @throws error for every failed check the host can make (options, sizes, uniform layouts,
 ///         workspace size and alignment) before anything is enqueued; cuda_error. Checks of
 ///         device data (non-finite rewards, ragged / indexed / id layouts and their group
-///         sizes, too few non-zero pairs) are recorded in the workspace and thrown by
-///         pipeline_result, with the CPU backend's code and message; `out` is untouched then,
-///         except that nothing can stop a later failed launch.
+///         sizes, batch_std verl singletons beyond max(T), too few non-zero pairs) are recorded in
+///         the workspace and thrown by pipeline_result, with the CPU backend's code and message;
+///         `out` is untouched then, except that nothing can stop a later failed launch.
 /// @par Determinism Every output bit-identical to the CPU run_pipeline for the same inputs,
 ///      seed and step.
 /// @par Complexity O(B + K + S*T) work in 5 kernels for uniform groups of at most 32 rows

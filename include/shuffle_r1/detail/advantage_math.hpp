@@ -12,6 +12,7 @@
 
 #include <shuffle_r1/detail/det_math.hpp>
 
+#include <cmath>
 #include <cstdint>
 
 namespace shuffle_r1::detail {
@@ -25,10 +26,20 @@ struct pow2_scale {
   bool active = false;
 };
 
-/// Scale that brings max_abs into [1, 2) when max_abs is outside [2^-500, 2^500].
+/// The range of max|x| that needs no rescaling, [scale_floor, scale_ceiling]. Above 2^500 the
+/// squares of deviations (up to 2 max|x|) and their sums come near the double range. Below
+/// 2^-400 the smallest non-zero deviation, an ulp of max|x| (2^-52 max|x|), has a square
+/// outside the normal range (2^-1022): at 2^-490 it squares to 0, so sigma came out 0 for
+/// rewards that differ. With an eps below sigma (0, or the smallest subnormal) the advantages
+/// were then 0 instead of about +-0.7, or NaN and inf (0 * (1 / eps)). 2^-400 keeps that square
+/// above 2^-904.
+inline constexpr double scale_floor = 0x1p-400;
+inline constexpr double scale_ceiling = 0x1p500;
+
+/// Scale that brings max_abs into [1, 2) when max_abs is outside [scale_floor, scale_ceiling].
 SHUFFLE_R1_HD inline pow2_scale scale_for(double max_abs) noexcept {
   pow2_scale s;
-  if (!(max_abs > 0x1p500) && !(max_abs < 0x1p-500)) return s;
+  if (!(max_abs > scale_ceiling) && !(max_abs < scale_floor)) return s;
   if (max_abs == 0.0) return s;
   // Exponent of max_abs (subnormals handled by a pre-scale of 2^54).
   int e = 0;
@@ -59,6 +70,19 @@ SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double scale_undo(const pow2_scale& s,
                                                             double v) noexcept {
   SHUFFLE_R1_STRICT_FP_BODY
   return s.active ? fp::mul(fp::mul(v, s.u1), s.u2) : v;
+}
+
+/// x / (sigma_batch + eps), the advantage of a verl singleton under batch_std, from the
+/// denominator den = sigma_batch + eps in the batch's scale s. den is 0 only when sigma_batch
+/// is 0 (every reward equal to x) and eps is 0, where the advantage is 0, or eps vanished in
+/// the scale (eps * c below the smallest subnormal, c ~ 1 / |x|): then the quotient, at least
+/// 2^1074, is beyond every T and the result is +-infinity, which the range check refuses.
+SHUFFLE_R1_STRICT_FP SHUFFLE_R1_HD inline double batch_singleton(double x, const pow2_scale& s,
+                                                                 double den, double eps) noexcept {
+  SHUFFLE_R1_STRICT_FP_BODY
+  if (den > 0.0) return fp::div(scale_apply(s, x), den);
+  if (x == 0.0 || eps == 0.0) return 0.0;
+  return x > 0.0 ? HUGE_VAL : -HUGE_VAL;
 }
 
 /// Sample variance from the canonical sums of d and d^2 (corrected two-pass formula),
