@@ -603,6 +603,17 @@ inline std::int64_t uniform_simd(const T* x, std::int64_t G, T* out, const norm_
 }
 #endif
 
+/// The error of a batch_std verl singleton whose advantage T cannot hold (CPU: plan_normalize;
+/// CUDA: the singleton_range check's message). `value` is rewards[row].
+[[noreturn]] inline void fail_singleton_range(const char* fn, std::int64_t row, double value,
+                                              std::int64_t group, bool float_type,
+                                              double batch_sigma, double eps) {
+  fail(errc::out_of_range, fn, "rewards[", row, "] = ", value, ", the only row of group ", group,
+       ", is too large for the batch_std estimator: its advantage rewards[", row,
+       "] / (sigma_batch + eps) overflows ", float_type ? "float" : "double",
+       " (sigma_batch = ", batch_sigma, ", eps = ", eps, ")");
+}
+
 /// The checks that need the batch's sigma, after validate_normalize and before any output is
 /// written: computes the batch_std constants into `plan`, then, under batch_std with the verl
 /// singleton policy, refuses a singleton whose advantage x / (sigma_batch + eps) T cannot hold
@@ -619,11 +630,9 @@ inline void plan_normalize(const char* fn, const T* x, std::int64_t B, const hos
   for (std::int64_t g = 0; g < L.groups; ++g) {
     if (L.size(g) != 1) continue;
     const std::int64_t row = L.row(L.begin(g));
-    if (!(std::fabs(singleton_verl(plan, static_cast<double>(x[row]))) <= top))
-      fail(errc::out_of_range, fn, "rewards[", row, "] = ", x[row], ", the only row of group ", g,
-           ", is too large for the batch_std estimator: its advantage rewards[", row,
-           "] / (sigma_batch + eps) overflows ", std::is_same_v<T, float> ? "float" : "double",
-           " (sigma_batch = ", plan.batch_sigma, ", eps = ", plan.eps, ")");
+    const auto v = static_cast<double>(x[row]);
+    if (!(std::fabs(singleton_verl(plan, v)) <= top))
+      fail_singleton_range(fn, row, v, g, std::is_same_v<T, float>, plan.batch_sigma, plan.eps);
   }
 }
 

@@ -8,6 +8,7 @@
 #error "shuffle_r1/cuda headers are internal: include <shuffle_r1/cuda.cuh>"
 #endif
 
+#include <shuffle_r1/advantage.hpp>
 #include <shuffle_r1/cuda/layout.cuh>
 #include <shuffle_r1/cuda/runtime.cuh>
 #include <shuffle_r1/detail/det_math.hpp>
@@ -149,11 +150,8 @@ inline const char* non_finite_kind(double v) noexcept {
            ") has a single row; its std is undefined (set the singleton policy to verl or "
            "zero to accept such groups)");
     case check_id::singleton_range:
-      fail(errc::out_of_range, fn, "rewards[", s.info[0], "] = ", s.value,
-           ", the only row of group ", idx,
-           ", is too large for the batch_std estimator: its advantage rewards[", s.info[0],
-           "] / (sigma_batch + eps) overflows ", ctx.float_type ? "float" : "double",
-           " (sigma_batch = ", s.batch_sigma, ", eps = ", ctx.eps, ")");
+      cpu::fail_singleton_range(fn, s.info[0], s.value, idx, ctx.float_type, s.batch_sigma,
+                                ctx.eps);
     case check_id::pair_group:
       if (idx % 2 == 0)
         fail(errc::odd_group, fn, "group ", idx / 2, " (first row ", s.info[1], ") has ", s.info[0],
