@@ -291,9 +291,10 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
                    double) {
   // Every small size (1..64 rows, all register counts), ties, ragged and indexed layouts: the
   // dispatching kernel and the forced-portable kernel must write the same pairs and weights.
-  // The dispatching kernel runs the AVX-512 ranker where the CPU has it; else, with AVX2, the
-  // one-pass kernel when no group exceeds its register limit (32 float / 16 double rows: the
-  // first 30 trials mostly), and the AVX2 ranker with the two passes otherwise.
+  // With AVX2 (AVX-512 CPUs included) the dispatching kernel runs the one-pass kernel when no
+  // group exceeds its register limit (32 float / 16 double rows: the first 30 trials mostly),
+  // and otherwise the two passes with the widest ranker the CPU has (AVX-512 with or without
+  // conflict detection, else AVX2): the last 30 trials, groups of up to 70 rows.
   INFO("AVX-512 kernel in use: " << sr::detail::cpu::has_avx512()
                                  << ", AVX2 clone: " << sr::detail::cpu::has_avx2());
   std::mt19937_64 rng(21);
@@ -327,8 +328,8 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
     CHECK(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(T)) == 0);
   }
   // Uniform layouts over several rank blocks of the two-pass kernel (4096 rows each: the last
-  // group of a block has its ranks at the end of the buffer), with and without weights; on
-  // AVX2-only CPUs the sizes up to 32 (float) or 16 (double) run the one-pass kernel.
+  // group of a block has its ranks at the end of the buffer), with and without weights; with
+  // AVX2 the sizes up to 32 (float) or 16 (double) run the one-pass kernel.
   for (const std::int64_t n : {2, 3, 7, 8, 9, 15, 16, 17, 32}) {
     const std::int64_t G = 9000 / n, B = G * n;
     const std::vector<T> a = test::random_rewards<T>(rng, static_cast<std::size_t>(B),

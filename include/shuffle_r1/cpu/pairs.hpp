@@ -366,6 +366,51 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_lay
 }
 #endif
 
+#if SHUFFLE_R1_X86_SIMD
+/// pairs_network_avx2 with AVX-512: eight float groups of at most 8 * H rows at a time
+/// (avx512::sort_eight_groups). The same keys, network and weight operations: the same pairs
+/// and weights.
+template <int H, pair_weight W>
+SHUFFLE_R1_AVX512 std::int64_t pairs_network_avx512(const float* adv, const host_layout& L,
+                                                    const pair_options& o, std::int64_t* pairs,
+                                                    float* weights) {
+  float gathered[8][8 * H];
+  kept_by_size kept{o};
+  std::int64_t k_out = 0;
+  for (std::int64_t g0 = 0; g0 < L.groups; g0 += 8) {
+    const float* a[8];
+    int n[8];
+    alignas(64) std::int64_t begin[8];
+    for (int g = 0; g < 8; ++g) {
+      begin[g] = g0 + g < L.groups ? L.begin(g0 + g) : 0;
+      n[g] = g0 + g < L.groups ? static_cast<int>(L.size(g0 + g)) : 0;
+      a[g] = group_values(adv, L, begin[g], n[g], gathered[g]);
+    }
+    __m512i v[8 * H];
+    avx512::sort_eight_groups<H>(a, n, v);
+    if (!L.rows && g0 + 8 <= L.groups && L.uniform > 0) {
+      const std::int64_t M = kept(n[0]);
+      avx512::emit_eight_groups<W>(v, n[0], M, _mm512_load_si512(begin), pairs + 2 * k_out,
+                                   weights ? weights + k_out : nullptr);
+      k_out += 8 * M;
+      continue;
+    }
+    alignas(64) std::int64_t sorted[8 * H][8];
+    for (int s = 0; s < 8 * H; ++s)
+      _mm512_store_si512(sorted[s], v[s]);
+    for (int g = 0; g < 8 && g0 + g < L.groups; ++g) {
+      const std::int64_t M = kept(n[g]);
+      for (std::int64_t k = 0; k < M; ++k)
+        put_pair<float, W>(adv, L.row(begin[g] + avx2::key_row(sorted[k][g])),
+                           L.row(begin[g] + avx2::key_row(sorted[n[g] - 1 - k][g])),
+                           pairs + 2 * (k_out + k), weights ? weights + k_out + k : nullptr);
+      k_out += M;
+    }
+  }
+  return k_out;
+}
+#endif
+
 /// Pass 2: the kept pairs and their weights, from the ranks of pass 1 inverted into sorted
 /// positions (small groups) or a comparison sort (groups of more than 64 rows).
 template <class T, pair_weight W>
@@ -416,7 +461,7 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
 }
 
 /// Writes the kept pairs of every group. All preconditions checked by the caller. On CPUs with
-/// AVX2 but not AVX-512, when no group exceeds their limits, one pass: the merge network for
+/// AVX2 (AVX-512 included), when no group exceeds their limits, one pass: the merge network for
 /// float groups of at most 16 rows (pairs_network_avx2), else ranks kept in registers for at
 /// most 32 float / 16 double rows (pairs_small_avx2). Otherwise blocks of groups are ranked
 /// (pass 1, with the widest instruction set available) and emitted (pass 2) in turn. Every
@@ -428,11 +473,16 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
                                  bool allow_simd = true) {
   const std::int64_t largest = L.largest();
 #if SHUFFLE_R1_X86_SIMD
-  // AVX-512 hosts keep their rankers (the one-pass kernel has not been measured there).
-  if (allow_simd && !has_avx512() && has_avx2() && largest <= avx2::rank_limit<T>) {
+  // AVX-512 hosts too: on a Zen 5 the one pass took 15-43% less time than the AVX-512 rankers
+  // and pass 2 for every float group size up to 32 and double up to 16 (docs/benchmarks.md).
+  if (allow_simd && has_avx2() && largest <= avx2::rank_limit<T>) {
     return with_weight(o.weight, [&](auto w) {
       constexpr pair_weight W = decltype(w)::value;
       if constexpr (std::is_same_v<T, float>) {
+        if (has_avx512()) {
+          if (largest <= 8) return pairs_network_avx512<1, W>(adv, L, o, pairs, weights);
+          if (largest <= 16) return pairs_network_avx512<2, W>(adv, L, o, pairs, weights);
+        }
         if (largest <= 8) return pairs_network_avx2<1, W>(adv, L, o, pairs, weights);
         if (largest <= 16) return pairs_network_avx2<2, W>(adv, L, o, pairs, weights);
       }

@@ -13,13 +13,16 @@
 #error "shuffle_r1/cpu headers are internal: include <shuffle_r1/shuffle_r1.hpp>"
 #endif
 
+#include <shuffle_r1/cpu/pairs_avx2.hpp>
 #include <shuffle_r1/cpu/simd.hpp>
+#include <shuffle_r1/types.hpp>
 
 #if SHUFFLE_R1_X86_SIMD
 
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 namespace shuffle_r1::detail::cpu {
 
@@ -197,6 +200,140 @@ SHUFFLE_R1_AVX512_CD inline void rank16_conflict(const float* a, int n, std::int
         _mm512_mask_add_epi32(r0, _mm512_cmp_ps_mask(_mm512_set1_ps(a[j]), v, _CMP_GT_OQ), r0, one);
   _mm512_mask_storeu_epi32(rank, valid, _mm512_add_epi32(r0, r1));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Float groups of at most 16 rows, eight groups at a time: avx2::sort_four_groups' keys and
+// network (pairs_avx2.hpp) in 512-bit registers. Lane g of register s holds key s of group g.
+
+namespace avx512 {
+
+/// All eight 64-bit lanes: the maskz forms of this namespace compute every lane (GCC 12's
+/// unmasked forms of these intrinsics warn, -Wmaybe-uninitialized, as in draw_words_avx512).
+inline constexpr __mmask8 all = 0xFF;
+
+/// The keys of rows 8 h .. 8 h + 7 of a group of n rows at a (only rows < n are read), in row
+/// order: (ord(a) << 32) | (2^32 - 1 - row), or avx2::no_row_key past the group's end.
+SHUFFLE_R1_AVX512_INLINE __m512i row_keys(const float* a, int n, int h) {
+  const __m256i row =
+      _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * h));
+  const __mmask8 valid = _mm256_cmpgt_epi32_mask(_mm256_set1_epi32(n), row);
+  // -0 becomes +0 by its bit pattern, as in avx2::row_keys (lanes not loaded read as +0)
+  const __m256i loaded = _mm256_castps_si256(_mm256_maskz_loadu_ps(valid, a + 8 * h));
+  const __m256i bits = _mm256_maskz_mov_epi32(
+      _mm256_cmpneq_epi32_mask(loaded, _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min())),
+      loaded);
+  const __m256i ord = _mm256_xor_si256(
+      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+  const __m512i high = _mm512_maskz_slli_epi64(all, _mm512_maskz_cvtepi32_epi64(all, ord), 32);
+  const __m512i low =
+      _mm512_maskz_cvtepu32_epi64(all, _mm256_xor_si256(row, _mm256_set1_epi32(-1)));
+  return _mm512_mask_or_epi64(_mm512_set1_epi64(avx2::no_row_key), valid, high, low);
+}
+
+/// In-place transpose of eight registers of eight 64-bit lanes: lane j of x[i] <-> lane i of
+/// x[j].
+SHUFFLE_R1_AVX512_INLINE void transpose8(__m512i* x) {
+  __m512i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_maskz_unpacklo_epi64(all, x[2 * i], x[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_epi64(all, x[2 * i], x[2 * i + 1]);
+  }
+  // 128-bit blocks: u[0] = (t0.0, t0.2, t2.0, t2.2), u[2] = (t0.1, t0.3, t2.1, t2.3), ...
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      u[4 * i + j] = _mm512_maskz_shuffle_i64x2(all, t[4 * i + j], t[4 * i + 2 + j], 0x88);
+      u[4 * i + 2 + j] = _mm512_maskz_shuffle_i64x2(all, t[4 * i + j], t[4 * i + 2 + j], 0xDD);
+    }
+  for (int j = 0; j < 4; ++j) {
+    x[j] = _mm512_maskz_shuffle_i64x2(all, u[j], u[4 + j], 0x88);
+    x[4 + j] = _mm512_maskz_shuffle_i64x2(all, u[j], u[4 + j], 0xDD);
+  }
+}
+
+/// Puts the larger of two keys (in each 64-bit lane) in x, the smaller in y.
+SHUFFLE_R1_AVX512_INLINE void exchange_keys(__m512i& x, __m512i& y) {
+  const __m512i larger = _mm512_maskz_max_epi64(all, x, y);
+  y = _mm512_maskz_min_epi64(all, x, y);
+  x = larger;
+}
+
+template <int N, std::size_t... I>
+SHUFFLE_R1_AVX512_INLINE void sort_keys(__m512i* v, std::index_sequence<I...>) {
+  constexpr auto& e = avx2::merge_network<N>::exchanges.e;
+  (exchange_keys(v[e[I].a], v[e[I].b]), ...);
+}
+
+/// Sorts the keys of eight float groups of at most 8 H rows (H = 1 or 2): a[g] and n[g] are
+/// group g's advantages and size (0: an absent group). On return lane g of v[s] is the s-th
+/// largest key of group g.
+template <int H>
+SHUFFLE_R1_AVX512_INLINE void sort_eight_groups(const float* const* a, const int* n, __m512i* v) {
+  constexpr int N = 8 * H;
+  for (int h = 0; h < H; ++h) {
+    __m512i* x = v + 8 * h;
+    for (int g = 0; g < 8; ++g)
+      x[g] = row_keys(a[g], n[g], h);
+    transpose8(x);  // lane g of v[8 h + l] = key of row 8 h + l of group g
+  }
+  sort_keys<N>(v, std::make_index_sequence<avx2::merge_network<N>::size>{});
+}
+
+/// Batch rows of eight sorted keys: begin + (2^32 - 1 - low word), as avx2::key_row.
+SHUFFLE_R1_AVX512_INLINE __m512i key_rows(__m512i key, __m512i begin) {
+  const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll);
+  return _mm512_add_epi64(begin, _mm512_xor_si512(_mm512_and_si512(key, low32), low32));
+}
+
+/// |advantage| of eight keys as doubles (avx2::abs_key_values).
+SHUFFLE_R1_AVX512_INLINE __m512d abs_key_values(__m512i key) {
+  const __m256i ord = _mm512_maskz_cvtepi64_epi32(all, _mm512_maskz_srli_epi64(all, key, 32));
+  const __m256i bits = _mm256_xor_si256(
+      ord, _mm256_and_si256(_mm256_srai_epi32(ord, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+  return _mm512_maskz_cvtps_pd(
+      all, _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF))));
+}
+
+/// The kept pairs of eight groups of the same size n from sort_eight_groups' keys, without
+/// indexed rows: group g's pair k at out[2 (g M + k)] as rows (begin[g] + hi row, begin[g] + lo
+/// row), its weight, when w is given, at w[g M + k] (pair_weight_of's operations).
+template <pair_weight W>
+SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::int64_t M,
+                                                __m512i begin, std::int64_t* out, float* w) {
+  for (std::int64_t k = 0; k < M; ++k) {
+    const __m512i hi = v[k], lo = v[n - 1 - k];
+    const __m512i rhi = key_rows(hi, begin), rlo = key_rows(lo, begin);
+    // 128-bit block i of `even` is group 2i's pair, of `odd` group 2i + 1's
+    const __m512i even = _mm512_maskz_unpacklo_epi64(all, rhi, rlo),
+                  odd = _mm512_maskz_unpackhi_epi64(all, rhi, rlo);
+    auto* o = reinterpret_cast<__m128i*>(out + 2 * k);
+    _mm_storeu_si128(o, _mm512_maskz_extracti64x2_epi64(3, even, 0));
+    _mm_storeu_si128(o + M, _mm512_maskz_extracti64x2_epi64(3, odd, 0));
+    _mm_storeu_si128(o + 2 * M, _mm512_maskz_extracti64x2_epi64(3, even, 1));
+    _mm_storeu_si128(o + 3 * M, _mm512_maskz_extracti64x2_epi64(3, odd, 1));
+    _mm_storeu_si128(o + 4 * M, _mm512_maskz_extracti64x2_epi64(3, even, 2));
+    _mm_storeu_si128(o + 5 * M, _mm512_maskz_extracti64x2_epi64(3, odd, 2));
+    _mm_storeu_si128(o + 6 * M, _mm512_maskz_extracti64x2_epi64(3, even, 3));
+    _mm_storeu_si128(o + 7 * M, _mm512_maskz_extracti64x2_epi64(3, odd, 3));
+    if (w) {
+      const __m512d a = abs_key_values(hi), b = abs_key_values(lo);
+      __m512d q;
+      if constexpr (W == pair_weight::max)
+        q = _mm512_maskz_max_pd(all, a, b);  // a > b ? a : b, as pair_weight_of
+      else if constexpr (W == pair_weight::mean)
+        q = _mm512_mul_pd(_mm512_add_pd(a, b), _mm512_set1_pd(0.5));
+      else if constexpr (W == pair_weight::pos)
+        q = a;
+      else
+        q = _mm512_add_pd(a, b);
+      alignas(32) float f[8];
+      _mm256_store_ps(f, _mm512_maskz_cvtpd_ps(all, q));
+      for (int g = 0; g < 8; ++g)
+        w[g * M + k] = f[g];
+    }
+  }
+}
+
+}  // namespace avx512
 
 }  // namespace shuffle_r1::detail::cpu
 
