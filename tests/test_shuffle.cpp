@@ -414,12 +414,14 @@ TEST_CASE("shuffle: the vectorized Philox batches give the words of the scalar g
 TEST_CASE_TEMPLATE("shuffle: the masses of the default transform are mass_of's on every path", T,
                    float, double) {
   // masses_of takes a branch-free loop for power / kappa 1 (with AVX2, a vector loop whose
-  // double -> integer truncation is done with exponent shifts); every mass must be the one the
+  // double -> integer truncation is done with exponent shifts; with AVX-512, the conversion
+  // instruction); every mass must be the one the
   // general per-weight mass_of gives. K sets the unit 2^(62 - ceil(log2 K)), i.e. which shifts
   // the truncation needs; the weights include zero, the smallest positive values (mass 1) and
   // the maximum (mass = unit).
   std::mt19937_64 rng(77);
-  INFO("AVX2 path: " << sr::detail::cpu::has_avx2());
+  INFO("AVX2 path: " << sr::detail::cpu::has_avx2()
+                     << ", AVX-512: " << sr::detail::cpu::has_avx512());
   for (const std::int64_t K : {1, 2, 3, 4, 5, 7, 8, 9, 100, 1024, 1025, 65536, 1 << 20}) {
     for (int pattern = 0; pattern < 3; ++pattern) {
       std::vector<T> w(static_cast<std::size_t>(K));
@@ -447,6 +449,27 @@ TEST_CASE_TEMPLATE("shuffle: the masses of the default transform are mass_of's o
       }
       CHECK(mismatches == 0);
       CHECK(nonzero == expected_nonzero);
+#if SHUFFLE_R1_X86_SIMD
+      // Each vector path on its own (masses_of takes only the widest): the masses it writes
+      // and its count of positive weights match the general loop's.
+      const auto check_path = [&](auto path, std::int64_t width) {
+        std::vector<std::uint64_t> got(static_cast<std::size_t>(K), 7);
+        std::int64_t positives = 0;
+        const std::int64_t done = path(w.data(), K, plan.w_ref, plan.unit, got.data(), positives);
+        CHECK(done == K - K % width);
+        std::int64_t want_positives = 0, wrong = 0;
+        for (std::int64_t j = 0; j < done; ++j) {
+          wrong += got[static_cast<std::size_t>(j)] != fast[static_cast<std::size_t>(j)];
+          want_positives += w[static_cast<std::size_t>(j)] > T(0);
+        }
+        CHECK(wrong == 0);
+        CHECK(positives == want_positives);
+      };
+      if (sr::detail::cpu::has_avx2())
+        check_path([](auto&&... a) { return sr::detail::cpu::masses_power1_avx2<T>(a...); }, 4);
+      if (sr::detail::cpu::has_avx512())
+        check_path([](auto&&... a) { return sr::detail::cpu::masses_power1_avx512<T>(a...); }, 8);
+#endif
     }
   }
 }
@@ -456,11 +479,11 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
   // Masses: random, with zeros (leading and inside), one pair holding nearly all the mass
   // (guide buckets without a pair of their own), and equal masses, where cum[j] * 2^gbits /
   // total lands exactly on bucket boundaries (build_table's rounding margin). Tables with a
-  // `taken` bitmap are the later phases'. Each search path (portable, AVX2 where the CPU has
-  // it) must give the first j with cum[j] > r, found here by binary search.
+  // `taken` bitmap are the later phases'. Each search path (portable; AVX2 and AVX-512 where
+  // the CPU has them) must give the first j with cum[j] > r, found here by binary search.
   namespace cpu = sr::detail::cpu;
   std::mt19937_64 rng(2026);
-  int tables = 0, avx2_batches = 0;
+  int tables = 0, avx2_batches = 0, avx512_batches = 0;
   for (const std::int64_t K : {1, 2, 3, 5, 8, 9, 63, 64, 65, 1000, 4096, 100000}) {
     for (int pattern = 0; pattern < 4; ++pattern) {
       for (const bool with_taken : {false, true}) {
@@ -512,11 +535,12 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
           too_high += guide[b] > exact(r);
         }
         CHECK(too_high == 0);
-        // The AVX2 guide stores compute the scalar loop's buckets exactly: the same guide.
+        // The guide is the documented construction: a store for every guide_stride-th prefix
+        // sum, then a running maximum.
         {
           std::vector<std::uint32_t> want(guide.size(), 0);
           const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
-          for (std::int64_t j = 0; j + 1 < K; ++j) {
+          for (std::int64_t j = cpu::guide_stride - 1; j + 1 < K; j += cpu::guide_stride) {
             const double x =
                 static_cast<double>(static_cast<std::int64_t>(cum[j])) * scale + 1.0 / 65536;
             want[std::min(static_cast<std::int64_t>(x) + 1, buckets)] =
@@ -538,7 +562,7 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
         words.push_back(~std::uint64_t{0});
         while (words.size() % cpu::draw_batch != 0)
           words.push_back(0);
-        std::int64_t wrong_portable = 0, wrong_avx2 = 0;
+        std::int64_t wrong_portable = 0, wrong_avx2 = 0, wrong_avx512 = 0;
         for (std::size_t i0 = 0; i0 < words.size(); i0 += cpu::draw_batch) {
           std::uint64_t w[2][cpu::draw_batch / 2];
           for (int i = 0; i < cpu::draw_batch; ++i)
@@ -555,17 +579,26 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
               wrong_avx2 += got[i] != exact(sr::detail::mulhi64(w[i & 1][i >> 1], total));
             ++avx2_batches;
           }
+          if (cpu::has_avx512()) {
+            std::fill(got, got + cpu::draw_batch, -1);
+            cpu::resolve_batch_avx512(t, w, got);
+            for (int i = 0; i < cpu::draw_batch; ++i)
+              wrong_avx512 += got[i] != exact(sr::detail::mulhi64(w[i & 1][i >> 1], total));
+            ++avx512_batches;
+          }
 #endif
         }
         CHECK(wrong_portable == 0);
         CHECK(wrong_avx2 == 0);
+        CHECK(wrong_avx512 == 0);
       }
     }
   }
   CHECK(tables > 80);
-  INFO("AVX2 batches checked: " << avx2_batches);
+  INFO("AVX2 batches checked: " << avx2_batches << ", AVX-512: " << avx512_batches);
 #if SHUFFLE_R1_X86_SIMD
   if (sr::detail::cpu::has_avx2()) CHECK(avx2_batches > 0);
+  if (sr::detail::cpu::has_avx512()) CHECK(avx512_batches > 0);
 #endif
 }
 

@@ -223,6 +223,38 @@ SHUFFLE_R1_AVX2 std::int64_t masses_power1_avx2(const T* w, std::int64_t K, doub
   nonzero += positives;
   return j;
 }
+
+/// masses_power1_avx2 with AVX-512: eight weights at a time, and the truncation to an integer
+/// is AVX-512DQ's conversion with truncation (units <= 2^62 + 0.5, so it is exact, as the
+/// scalar cast). Writes out[0..8 floor(K/8)), adds the positive weights to `nonzero`, returns
+/// the number of weights done.
+template <class T>
+SHUFFLE_R1_AVX512 std::int64_t masses_power1_avx512(const T* w, std::int64_t K, double w_ref,
+                                                    double unit, std::uint64_t* out,
+                                                    std::int64_t& nonzero) {
+  SHUFFLE_R1_STRICT_FP_BODY
+  const __m512d ref = _mm512_set1_pd(w_ref), u = _mm512_set1_pd(unit), half = _mm512_set1_pd(0.5);
+  const __m512i one = _mm512_set1_epi64(1);
+  std::int64_t j = 0, positives = 0;
+  for (; j + 8 <= K; j += 8) {
+    __m512d v;
+    if constexpr (std::is_same_v<T, float>) {
+      v = _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(w + j));  // maskz: see draw_words_avx512
+    } else {
+      v = _mm512_loadu_pd(w + j);
+    }
+    const __m512d units = _mm512_add_pd(_mm512_mul_pd(_mm512_div_pd(v, ref), u), half);
+    const __m512i q = _mm512_cvttpd_epi64(units);
+    const __mmask8 positive = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ);
+    // (q | (q == 0)) & -positive, as in the scalar loop
+    const __m512i q1 =
+        _mm512_mask_or_epi64(q, _mm512_cmpeq_epi64_mask(q, _mm512_setzero_si512()), q, one);
+    _mm512_storeu_si512(out + j, _mm512_maskz_mov_epi64(positive, q1));
+    positives += popcount64(static_cast<std::uint64_t>(positive));
+  }
+  nonzero += positives;
+  return j;
+}
 #endif
 
 /// mass_of for every weight (in one STRICT_FP function so that mass_of inlines); returns the
@@ -237,8 +269,11 @@ SHUFFLE_R1_STRICT_FP inline std::int64_t masses_of(const mass_plan& m, const T* 
     // (units <= 2^62 + 0.5, so the conversion through int64 is exact and vectorizes)
     std::int64_t j = 0;
 #if SHUFFLE_R1_X86_SIMD
-    // AVX2 has no double -> int64 conversion, so without AVX-512 the loop stays scalar
-    if (has_avx2()) j = masses_power1_avx2(w, K, m.w_ref, m.unit, out, nonzero);
+    // (AVX2 has no double -> int64 conversion: masses_power1_avx2 emulates the truncation)
+    if (has_avx512())
+      j = masses_power1_avx512(w, K, m.w_ref, m.unit, out, nonzero);
+    else if (has_avx2())
+      j = masses_power1_avx2(w, K, m.w_ref, m.unit, out, nonzero);
 #endif
     for (; j < K; ++j) {
       const double v = static_cast<double>(w[j]);
@@ -307,42 +342,9 @@ inline table_shape table_shape_of(std::int64_t K) noexcept {
   return {gbits, static_cast<std::size_t>(K + cum_pad), (std::size_t{1} << gbits) + 1};
 }
 
-#if SHUFFLE_R1_X86_SIMD
-/// The guide stores of build_table for j in [0, count) with AVX2, four prefix sums at a time,
-/// with the scalar loop's operations: the 64-bit prefix sum converted to double as its high half
-/// times 2^32 plus its low half (both halves exact, so the sum is the one correctly rounded
-/// conversion the scalar cast makes), times scale, plus margin, truncated (x < 2^31, so the
-/// 32-bit truncation is the 64-bit one), plus 1, clamped to `buckets`; stored in increasing j.
-/// Returns the number of j done (a multiple of 4).
-static_assert((max_shuffle_pairs >> cpu_guide_shift) <= (std::int64_t{1} << 30),
-              "guide_stores_avx2 keeps bucket numbers (up to buckets + 1) in 32-bit lanes");
-SHUFFLE_R1_AVX2 inline std::int64_t guide_stores_avx2(const std::uint64_t* c, std::int64_t count,
-                                                      double scale, double margin,
-                                                      std::int64_t buckets, std::uint32_t* g) {
-  const __m256i exponent = _mm256_set1_epi64x(0x4330000000000000ll);  // 2^52 as a double
-  const __m256d two52 = _mm256_set1_pd(4503599627370496.0), two32 = _mm256_set1_pd(4294967296.0);
-  const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFll);
-  const __m256d vscale = _mm256_set1_pd(scale), vmargin = _mm256_set1_pd(margin);
-  const auto top = static_cast<std::int32_t>(buckets);
-  std::int64_t j = 0;
-  for (; j + 4 <= count; j += 4) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + j));
-    const __m256d hi = _mm256_sub_pd(
-        _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(v, 32), exponent)), two52);
-    const __m256d lo = _mm256_sub_pd(
-        _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(v, low), exponent)), two52);
-    const __m256d x =
-        _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(hi, two32), lo), vscale), vmargin);
-    const __m128i e = _mm_min_epi32(_mm_add_epi32(_mm256_cvttpd_epi32(x), _mm_set1_epi32(1)),
-                                    _mm_set1_epi32(top));
-    g[_mm_cvtsi128_si32(e)] = static_cast<std::uint32_t>(j + 1);
-    g[_mm_extract_epi32(e, 1)] = static_cast<std::uint32_t>(j + 2);
-    g[_mm_extract_epi32(e, 2)] = static_cast<std::uint32_t>(j + 3);
-    g[_mm_extract_epi32(e, 3)] = static_cast<std::uint32_t>(j + 4);
-  }
-  return j;
-}
-#endif
+/// Prefix sums between two guide stores of build_table: the guide bound is computed for every
+/// guide_stride-th prefix sum only (see build_table).
+inline constexpr std::int64_t guide_stride = 4;
 
 /// Builds prefix sums and the guide table of `mass` (masses of taken pairs read as 0 when
 /// `taken` is given). Returns the table.
@@ -351,17 +353,20 @@ SHUFFLE_R1_AVX2 inline std::int64_t guide_stores_avx2(const std::uint64_t* c, st
 /// draws (r >= r_b = floor(b * total / 2^gbits)): exactly, the number of j with cum[j] <= r_b,
 /// i.e. with e_j <= b where e_j = ceil(cum[j] * 2^gbits / total). Here e_j is computed in
 /// double precision and rounded up generously (x + 2^-16, then + 1), which can only exceed the
-/// exact value, so the entries can only be smaller than the exact ones: still lower bounds, and
-/// at most one bucket's worth of pairs early. Since e_j does not decrease with j, storing j + 1
-/// at guide[e_j] in increasing j leaves in each bucket the count of j with e_j equal to it or
-/// less; buckets without a store take their left neighbour's entry (a running maximum). No
-/// search per bucket and no data-dependent branch: a quarter of ABS at the paper's size had gone
-/// to the per-bucket searches of the previous construction.
+/// exact value, and only for every guide_stride-th j (j = guide_stride - 1, 2 guide_stride - 1,
+/// ...): storing j + 1 at guide[e_j] in increasing j leaves in each bucket the largest j + 1 of
+/// those j with e_j equal to it or less, and buckets without a store take their left
+/// neighbour's entry (a running maximum). Each entry is then a count of prefix sums <= r_b or
+/// less: still a lower bound, at most one bucket's worth of pairs plus guide_stride - 1 early.
+/// The searches are exact from any lower bound, so the guide changes speed, never a draw; with
+/// one store per guide_stride prefix sums, building it costs a quarter of a store per pair (a
+/// store per pair, extracted from vector registers, took half of build_table on a Zen 5).
+/// No search per bucket and no data-dependent branch.
 SHUFFLE_R1_STRICT_FP inline mass_table build_table(const std::uint64_t* mass, std::int64_t K,
                                                    const std::uint64_t* taken,
                                                    std::vector<std::uint64_t>& cum,
                                                    std::vector<std::uint32_t>& guide) {
-  // Strict: x * scale + margin stays unfused, as in guide_stores_avx2.
+  // Strict: x * scale + margin stays unfused.
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(max_shuffle_pairs <= (std::int64_t{1} << 31),
                 "build_table's rounding margin assumes at most 2^31 guide buckets");
@@ -372,10 +377,17 @@ SHUFFLE_R1_STRICT_FP inline mass_table build_table(const std::uint64_t* mass, st
   for (std::int64_t j = K; j < K + cum_pad; ++j)
     c[j] = cum_pad_value;
   std::uint64_t total = 0;
-  for (std::int64_t j = 0; j < K; ++j) {
-    const bool skip = taken && ((taken[j >> 6] >> (j & 63)) & 1u);
-    total += skip ? 0 : mass[j];
-    c[j] = total;
+  if (taken) {
+    for (std::int64_t j = 0; j < K; ++j) {
+      const bool skip = (taken[j >> 6] >> (j & 63)) & 1u;
+      total += skip ? 0 : mass[j];
+      c[j] = total;
+    }
+  } else {
+    for (std::int64_t j = 0; j < K; ++j) {
+      total += mass[j];
+      c[j] = total;
+    }
   }
   mass_table t;
   t.gbits = shape.gbits;
@@ -387,11 +399,7 @@ SHUFFLE_R1_STRICT_FP inline mass_table build_table(const std::uint64_t* mass, st
     // cum[j] < 2^63 and total > 0: the conversions through int64 are exact up to rounding.
     const double scale = std::ldexp(1.0, t.gbits) / static_cast<double>(total);
     const double margin = 1.0 / 65536;  // far above the rounding error (< 2^-20 at 2^31)
-    std::int64_t j = 0;
-#if SHUFFLE_R1_X86_SIMD
-    if (has_avx2()) j = guide_stores_avx2(c, K - 1, scale, margin, buckets, g);
-#endif
-    for (; j + 1 < K; ++j) {
+    for (std::int64_t j = guide_stride - 1; j + 1 < K; j += guide_stride) {
       // x <= 2^gbits plus rounding (cum[j] <= total), so e <= buckets + 1
       const double x = static_cast<double>(static_cast<std::int64_t>(c[j])) * scale + margin;
       const auto e = static_cast<std::int64_t>(x) + 1;
@@ -541,21 +549,25 @@ inline constexpr int prefetch_gbits = 15 - cpu_guide_shift;
 
 /// The guide entries of a batch of words (word i is w[i % 2][i / 2]): where each search
 /// starts. For large tables in two stages, so that the cache misses of a batch overlap: all
-/// guide entries requested, then read while their prefix sums are requested.
+/// guide entries requested, then read while their prefix sums are requested. (The loops run
+/// over blocks b and words h, i = 2 b + h, which indexes w without arithmetic on i.)
 inline void batch_starts(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
                          std::int64_t* start) noexcept {
   const int shift = 64 - t.gbits;
   if (t.gbits < prefetch_gbits) {  // tables in L2: the requests would only cost
-    for (int i = 0; i < draw_batch; ++i)
-      start[i] = t.guide[w[i & 1][i >> 1] >> shift];
+    for (int b = 0; b < draw_batch / 2; ++b)
+      for (int h = 0; h < 2; ++h)
+        start[2 * b + h] = t.guide[w[h][b] >> shift];
     return;
   }
-  for (int i = 0; i < draw_batch; ++i)
-    prefetch(t.guide + (w[i & 1][i >> 1] >> shift));
-  for (int i = 0; i < draw_batch; ++i) {
-    start[i] = t.guide[w[i & 1][i >> 1] >> shift];
-    prefetch(t.cum + start[i]);
-  }
+  for (int b = 0; b < draw_batch / 2; ++b)
+    for (int h = 0; h < 2; ++h)
+      prefetch(t.guide + (w[h][b] >> shift));
+  for (int b = 0; b < draw_batch / 2; ++b)
+    for (int h = 0; h < 2; ++h) {
+      start[2 * b + h] = t.guide[w[h][b] >> shift];
+      prefetch(t.cum + start[2 * b + h]);
+    }
 }
 
 /// The pairs of one batch of words: drawn[i] = draw_pair(t, word i).
@@ -563,8 +575,9 @@ inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)
                                    std::int64_t* drawn) noexcept {
   std::int64_t start[draw_batch];
   batch_starts(t, w, start);
-  for (int i = 0; i < draw_batch; ++i)
-    drawn[i] = search_from(t, mulhi64(w[i & 1][i >> 1], t.total), start[i]);
+  for (int b = 0; b < draw_batch / 2; ++b)
+    for (int h = 0; h < 2; ++h)
+      drawn[2 * b + h] = search_from(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
 }
 
 #if SHUFFLE_R1_X86_SIMD
@@ -592,8 +605,31 @@ SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
                                                std::int64_t* drawn) noexcept {
   std::int64_t start[draw_batch];
   batch_starts(t, w, start);
-  for (int i = 0; i < draw_batch; ++i)
-    drawn[i] = search8_avx2(t, mulhi64(w[i & 1][i >> 1], t.total), start[i]);
+  for (int b = 0; b < draw_batch / 2; ++b)
+    for (int h = 0; h < 2; ++h)
+      drawn[2 * b + h] = search8_avx2(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
+}
+
+/// search8_avx2 with AVX-512: the 8 prefix sums in one register, compared unsigned into a mask.
+SHUFFLE_R1_AVX512_INLINE std::int64_t search8_avx512(const mass_table& t, std::uint64_t r_word,
+                                                     std::int64_t j) noexcept {
+  const __m512i r = _mm512_set1_epi64(static_cast<std::int64_t>(r_word));
+  for (;;) {
+    const __mmask8 above = _mm512_cmpgt_epu64_mask(_mm512_loadu_si512(t.cum + j), r);
+    if (above != 0) return j + __builtin_ctz(above);
+    j += 8;
+  }
+}
+
+/// resolve_batch_portable with search8_avx512.
+SHUFFLE_R1_AVX512 inline void resolve_batch_avx512(const mass_table& t,
+                                                   const std::uint64_t (*w)[draw_batch / 2],
+                                                   std::int64_t* drawn) noexcept {
+  std::int64_t start[draw_batch];
+  batch_starts(t, w, start);
+  for (int b = 0; b < draw_batch / 2; ++b)
+    for (int h = 0; h < 2; ++h)
+      drawn[2 * b + h] = search8_avx512(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
 }
 #endif
 
@@ -601,6 +637,7 @@ SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
 inline void resolve_batch(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
                           std::int64_t* drawn) noexcept {
 #if SHUFFLE_R1_X86_SIMD
+  if (has_avx512()) return resolve_batch_avx512(t, w, drawn);
   if (has_avx2()) return resolve_batch_avx2(t, w, drawn);
 #endif
   resolve_batch_portable(t, w, drawn);
@@ -629,6 +666,21 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
       resolve_batch(table, words, drawn);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
+      if (needed - got >= n) {
+        // The batch cannot complete the stream: no early exit, and no branch on whether a draw
+        // is new (that branch is unpredictable); a repeat's store is overwritten by the next
+        // new pair or left past the end of what this stream has written.
+        for (int i = 0; i < n; ++i) {
+          const std::int64_t j = drawn[i];
+          std::uint64_t& word = taken[j >> 6];
+          const std::uint64_t bit = std::uint64_t{1} << (j & 63);
+          const std::uint64_t old = word;
+          word = old | bit;
+          out[got] = j;
+          got += static_cast<std::int64_t>((old & bit) == 0);
+        }
+        continue;
+      }
       for (int i = 0; i < n; ++i) {
         const std::int64_t j = drawn[i];
         std::uint64_t& word = taken[j >> 6];
