@@ -329,8 +329,9 @@ TEST_CASE_TEMPLATE("pairs: the SIMD rankers are bit-identical to the portable on
   }
   // Uniform layouts over several rank blocks of the two-pass kernel (4096 rows each: the last
   // group of a block has its ranks at the end of the buffer), with and without weights; with
-  // AVX2 the sizes up to 32 (float) or 16 (double) run the one-pass kernel.
-  for (const std::int64_t n : {2, 3, 7, 8, 9, 15, 16, 17, 32}) {
+  // AVX2 the sizes up to 32 (float) or 16 (double) run the one-pass kernel, the others (33 and
+  // 64 float, 17 to 64 double) the two passes with the widest ranker.
+  for (const std::int64_t n : {2, 3, 7, 8, 9, 15, 16, 17, 32, 33, 64}) {
     const std::int64_t G = 9000 / n, B = G * n;
     const std::vector<T> a = test::random_rewards<T>(rng, static_cast<std::size_t>(B),
                                                      static_cast<test::reward_kind>(n % 4));
@@ -386,9 +387,78 @@ TEST_CASE("pairs: the merge networks sort every input of zeros and ones") {
 }
 #endif
 
+#if SHUFFLE_R1_X86_SIMD
+TEST_CASE("pairs: each float network kernel on its own gives the portable pairs and weights") {
+  // pairs_kernel runs only the widest network the CPU has, so on AVX-512 hosts the AVX2 one
+  // would go untested: both are called directly here. Every group size 1..16 in uniform layouts
+  // whose group count is not a multiple of 8 (full blocks of the vector emission, then a
+  // tail), ragged and indexed layouts; every weight, with and without weights.
+  namespace cpu = sr::detail::cpu;
+  INFO("AVX2: " << cpu::has_avx2() << ", AVX-512: " << cpu::has_avx512());
+  std::mt19937_64 rng(33);
+  int runs = 0;
+  for (int trial = 0; trial < 64; ++trial) {
+    const std::int64_t n = 1 + trial % 16, G = 17 + trial % 7 * 3;
+    const int layout = trial / 16 % 3;  // uniform, ragged, indexed
+    std::vector<std::int64_t> off{0};
+    for (std::int64_t g = 0; g < G; ++g)
+      off.push_back(off.back() + (layout == 0 ? n : 1 + static_cast<std::int64_t>(rng() % 16)));
+    const auto B = off.back();
+    const std::vector<float> a = test::random_rewards<float>(
+        rng, static_cast<std::size_t>(B), static_cast<test::reward_kind>(trial % 4));
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(B));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    sr::detail::host_layout L;
+    L.groups = G;
+    if (layout == 0)
+      L.uniform = n;
+    else
+      L.offsets = off.data();
+    if (layout == 2) L.rows = perm.data();
+    sr::pair_options o;
+    o.odd = sr::odd_policy::drop_median;
+    o.keep_ratio = trial % 3 == 0 ? 1.0 : 0.5;
+    o.weight = static_cast<sr::pair_weight>(trial % 4);
+    const bool weighted = trial % 5 != 4;
+    std::vector<std::int64_t> want(static_cast<std::size_t>(B) + 2, -1);
+    std::vector<float> want_w(static_cast<std::size_t>(B) + 1, -1.0f);
+    cpu::pairs_scratch scratch;
+    const auto k_want = cpu::pairs_kernel(a.data(), L, o, want.data(),
+                                          weighted ? want_w.data() : nullptr, scratch, false);
+    const auto check = [&](auto kernel) {
+      std::vector<std::int64_t> got(want.size(), -1);
+      std::vector<float> got_w(want_w.size(), -1.0f);
+      const auto k = cpu::with_weight(o.weight, [&](auto w) {
+        return kernel(w, got.data(), weighted ? got_w.data() : nullptr);
+      });
+      CHECK(k == k_want);
+      CHECK(got == want);
+      CHECK(std::memcmp(got_w.data(), want_w.data(), got_w.size() * sizeof(float)) == 0);
+      ++runs;
+    };
+    CAPTURE(trial);
+    const int largest = static_cast<int>(L.largest());
+    if (cpu::has_avx2())
+      check([&](auto w, std::int64_t* p, float* wt) {
+        constexpr sr::pair_weight W = decltype(w)::value;
+        return largest <= 8 ? cpu::pairs_network_avx2<1, W>(a.data(), L, o, p, wt)
+                            : cpu::pairs_network_avx2<2, W>(a.data(), L, o, p, wt);
+      });
+    if (cpu::has_avx512())
+      check([&](auto w, std::int64_t* p, float* wt) {
+        constexpr sr::pair_weight W = decltype(w)::value;
+        return largest <= 8 ? cpu::pairs_network_avx512<1, W>(a.data(), L, o, p, wt)
+                            : cpu::pairs_network_avx512<2, W>(a.data(), L, o, p, wt);
+      });
+  }
+  if (sr::detail::cpu::has_avx2()) CHECK(runs >= 64);
+}
+#endif
+
 TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the portable kernel") {
-  // The AVX2 float kernel for groups of up to 16 rows orders rows by integer keys made from the
-  // float bits: -0 and +0 must stay ties (batch order), and the order must hold across
+  // The float network kernels for groups of up to 16 rows order rows by integer keys made from
+  // the float bits: -0 and +0 must stay ties (batch order), and the order must hold across
   // subnormals and the largest magnitudes. Uniform (vector emission) and ragged layouts.
   const float pool[] = {0.0f,
                         -0.0f,
@@ -403,8 +473,9 @@ TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the po
                         0.5f,
                         -0.5f};
   std::mt19937_64 rng(5);
-  for (int trial = 0; trial < 40; ++trial) {
-    const std::int64_t n = 2 + trial % 15, G = 4 * (1 + trial % 3) + trial % 4;
+  for (int trial = 0; trial < 64; ++trial) {
+    // every size 1..16 in both layouts; 4 to 27 groups (up to three blocks of eight and a tail)
+    const std::int64_t n = 1 + trial / 2 % 16, G = 4 * (1 + trial % 3) + trial % 4 + trial % 5 * 3;
     const bool ragged = trial % 2 == 1;
     std::vector<std::int64_t> off{0};
     for (std::int64_t g = 0; g < G; ++g)

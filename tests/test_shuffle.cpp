@@ -602,6 +602,94 @@ TEST_CASE("shuffle: the guide tables are lower bounds and every search draws dra
 #endif
 }
 
+TEST_CASE("shuffle: the batched sampler gives the orders of drawing one word at a time") {
+  // A reference written from the definition (detail/sampler.hpp): draw d of phase p of a
+  // round's stream is word d % 2 of Philox block d / 2, mapped to a pair by binary search in the
+  // prefix sums of the masses of the pairs not yet taken when the phase began; repeats are
+  // skipped; a phase ends after phase_draw_limit(still needed) draws. The library computes
+  // words, searches and the filter in batches of 32, with a branch-free filter while a batch
+  // cannot complete the stream and guide tables as starting points: the orders must be equal.
+  // Cases: random weights at the paper's size (long streams), a pair holding nearly all the
+  // mass (many phases), zero weights with the fill policy (two streams per round), and short
+  // streams (fewer pairs per round than a batch).
+  namespace d = sr::detail;
+  const auto reference = [](const std::vector<double>& w, const sr::shuffle_options& o) {
+    d::cpu::shuffle_scratch s;
+    const auto sum = d::cpu::prepare_shuffle("test", sr::host_span<const double>(w), o, s);
+    const auto K = static_cast<std::int64_t>(w.size());
+    const std::int64_t weighted = std::min(sum.per_round, sum.nonzero_pairs);
+    std::vector<std::uint64_t> fill(static_cast<std::size_t>(K));
+    for (std::int64_t j = 0; j < K; ++j)
+      fill[static_cast<std::size_t>(j)] = s.mass[static_cast<std::size_t>(j)] == 0 ? 1 : 0;
+    std::vector<std::int64_t> order;
+    std::int64_t phases = 0;
+    for (std::int64_t r = 0; r < sum.rounds; ++r) {
+      std::vector<bool> taken(static_cast<std::size_t>(K), false);
+      const auto stream = [&](const std::vector<std::uint64_t>& mass, std::int64_t needed,
+                              d::rng_stream id) {
+        std::int64_t got = 0;
+        for (std::uint32_t phase = 0; got < needed; ++phase) {
+          if (phase > 0) ++phases;
+          std::vector<std::uint64_t> cum(static_cast<std::size_t>(K));
+          std::uint64_t total = 0;
+          for (std::int64_t j = 0; j < K; ++j) {
+            total += taken[static_cast<std::size_t>(j)] ? 0 : mass[static_cast<std::size_t>(j)];
+            cum[static_cast<std::size_t>(j)] = total;
+          }
+          const std::int64_t limit = d::phase_draw_limit(needed - got);
+          for (std::int64_t k = 0; k < limit && got < needed; ++k) {
+            const auto b = d::draw_block(o.seed, static_cast<std::uint32_t>(o.step),
+                                         static_cast<std::uint32_t>(r), id, phase,
+                                         static_cast<std::uint32_t>(k / 2));
+            const std::uint64_t x = d::block_word(b, static_cast<int>(k % 2));
+            const auto j = static_cast<std::size_t>(
+                std::upper_bound(cum.begin(), cum.end(), d::mulhi64(x, total)) - cum.begin());
+            if (taken[j]) continue;
+            taken[j] = true;
+            order.push_back(static_cast<std::int64_t>(j));
+            ++got;
+          }
+        }
+      };
+      if (weighted > 0) stream(s.mass, weighted, d::rng_stream::abs_weighted);
+      if (sum.per_round > weighted) stream(fill, sum.per_round - weighted, d::rng_stream::abs_fill);
+    }
+    return std::make_pair(order, phases);
+  };
+  std::mt19937_64 rng(404);
+  std::uniform_real_distribution<double> u(0.0, 2.0);
+  int with_phases = 0;
+  for (int c = 0; c < 12; ++c) {
+    const int kind = c % 4;
+    const std::int64_t K = kind == 3 ? 40 : 2048 + 37 * c;
+    std::vector<double> w(static_cast<std::size_t>(K));
+    for (auto& x : w)
+      x = u(rng);
+    if (kind == 1) {
+      for (auto& x : w)
+        x *= 1e-9;
+      w[static_cast<std::size_t>(K / 3)] = 1e9;
+    }
+    if (kind == 2)
+      for (std::int64_t j = 0; j < K; j += 3)
+        w[static_cast<std::size_t>(j)] = 0.0;
+    sr::shuffle_options o;
+    o.seed = 1000 + static_cast<std::uint64_t>(c);
+    o.step = c;
+    o.rounds = kind == 3 ? 5 : 4;
+    o.per_round = kind == 1 ? K / 2 : kind == 2 ? K / 2 + K / 4 : kind == 3 ? 7 : -1;
+    o.on_short = sr::short_policy::fill;
+    CAPTURE(c);
+    sr::shuffle_summary got_sum;
+    const auto got = shuffle(w, o, &got_sum);
+    const auto [want, phases] = reference(w, o);
+    CHECK(got == want);
+    CHECK(got_sum.extra_phases == phases);
+    with_phases += phases > 0;
+  }
+  CHECK(with_phases >= 3);  // the dominant-pair cases rebuild tables
+}
+
 TEST_CASE("shuffle: a workspace gives the same orders and allocates nothing once sized") {
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> u(0.0, 3.0);

@@ -462,7 +462,8 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
 
 /// Writes the kept pairs of every group. All preconditions checked by the caller. On CPUs with
 /// AVX2 (AVX-512 included), when no group exceeds their limits, one pass: the merge network for
-/// float groups of at most 16 rows (pairs_network_avx2), else ranks kept in registers for at
+/// float groups of at most 16 rows (pairs_network_avx512 with AVX-512, eight groups per
+/// register, else pairs_network_avx2, four), else ranks kept in registers for at
 /// most 32 float / 16 double rows (pairs_small_avx2). Otherwise blocks of groups are ranked
 /// (pass 1, with the widest instruction set available) and emitted (pass 2) in turn. Every
 /// kernel orders rows by the same comparisons and computes weights with pair_weight_of's
@@ -474,7 +475,7 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
   const std::int64_t largest = L.largest();
 #if SHUFFLE_R1_X86_SIMD
   // AVX-512 hosts too: on a Zen 5 the one pass took 15-43% less time than the AVX-512 rankers
-  // and pass 2 for every float group size up to 32 and double up to 16 (docs/benchmarks.md).
+  // and pass 2 for every float group size up to 32 and double up to 16 (docs/design.md, PTS).
   if (allow_simd && has_avx2() && largest <= avx2::rank_limit<T>) {
     return with_weight(o.weight, [&](auto w) {
       constexpr pair_weight W = decltype(w)::value;

@@ -1,12 +1,18 @@
 /// @file cpu/pairs_avx512.hpp
 /// @brief AVX-512 pair selection for groups of up to 64 rows. Internal.
 ///
-/// Each group's advantages sit in one to four (float) or eight (double) registers, padded with
-/// -infinity by a masked load. The rank of row i, #{j : a_j > a_i} + #{j < i : a_j == a_i}, is
-/// accumulated with one broadcast and two compares per row j and vector, and stored with a
-/// masked store; pass 2 of the pair kernel inverts the permutation. The ranks are integers computed
-/// from the same comparisons as the portable kernel, and the pair weights use the same scalar
-/// function, so both kernels give bit-identical outputs.
+/// The rankers (pass 1 of the two-pass kernel): each group's advantages sit in one to four
+/// (float) or eight (double) registers, padded with -infinity by a masked load. The rank of row
+/// i, #{j : a_j > a_i} + #{j < i : a_j == a_i}, is accumulated with one broadcast and two
+/// compares per row j and vector, and stored with a masked store; pass 2 of the pair kernel
+/// inverts the permutation. The ranks are integers computed from the same comparisons as the
+/// portable kernel, and the pair weights use the same scalar function, so both kernels give
+/// bit-identical outputs.
+///
+/// Further down: the sorting network of pairs_avx2.hpp over eight float groups of up to 16
+/// rows at a time, with the 64-bit keys in 512-bit registers and a compare-exchange of two
+/// instructions (AVX-512 has 64-bit minimum and maximum). It needs no pass 2, and computes the
+/// weights in double lanes with pair_weight_of's operations (the same bits as the function).
 #pragma once
 
 #ifndef SHUFFLE_R1_CONFIG_INCLUDED
