@@ -724,8 +724,52 @@ void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator ki
     CHECK(fast[i] == T(-7));  // rows past the covered blocks are left to the caller
 }
 
+// The scan of one SIMD kernel on 16 uniform groups of P rows: a NaN or an infinity at any row
+// makes the batch non-finite, and a group that differs from its first row at any single row is
+// not constant (the float scan of AVX-512 checks 16 floats per register, masking the lanes a
+// group of 8 does not have).
+template <class K, class T, int P>
+void check_scan_lanes() {
+  namespace cpu = sr::detail::cpu;
+  constexpr std::int64_t G = 16;
+  std::mt19937_64 rng(406);
+  const std::vector<T> base =
+      test::random_rewards<T>(rng, static_cast<std::size_t>(G * P), test::reward_kind::normal);
+  const T bad_values[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                          -std::numeric_limits<T>::infinity()};
+  std::int64_t missed = 0, wrong_constant = 0;
+  for (std::int64_t i = 0; i < G * P; ++i) {
+    for (const T bad : bad_values) {
+      std::vector<T> r = base;
+      r[static_cast<std::size_t>(i)] = bad;
+      cpu::norm_scratch scratch;
+      bool finite = true;
+      double max_abs = 0;
+      (void)cpu::scan_simd_isa<K, T, P>(r.data(), G, scratch, finite, max_abs);
+      missed += finite;
+    }
+    // group i / P constant but for row i (or wholly constant when i is its first row)
+    std::vector<T> r = base;
+    const std::int64_t g = i / P;
+    for (std::int64_t k = 0; k < P; ++k)
+      r[static_cast<std::size_t>(g * P + k)] = T(0.5);
+    r[static_cast<std::size_t>(i)] = i % P == 0 ? T(0.5) : T(0.25);
+    cpu::norm_scratch scratch;
+    bool finite = false;
+    double max_abs = 0;
+    (void)cpu::scan_simd_isa<K, T, P>(r.data(), G, scratch, finite, max_abs);
+    const bool constant = (scratch.chunk_zv[0] >> g) & 1u;
+    wrong_constant += constant != (i % P == 0);
+  }
+  CHECK(missed == 0);
+  CHECK(wrong_constant == 0);
+}
+
 template <class K, class T>
 void check_simd_kernels() {
+  check_scan_lanes<K, T, 8>();
+  check_scan_lanes<K, T, 16>();
+  check_scan_lanes<K, T, 32>();
   std::mt19937_64 rng(405);
   for (const std::int64_t G : {3, 4, 7, 8, 63, 64, 65, 130}) {
     for (const int P : {8, 16, 32}) {

@@ -194,14 +194,22 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
       b.shuffle, order, b.used.data());
   const std::int64_t n_order = sum.shuffle.size;
   if (!out.rows.empty()) {
-    // A gather from 16 K bytes of pairs: beyond L2 at large K, so the lines are requested
-    // `ahead` draws early (a hint; no effect on results).
+    // A gather of 16-byte pairs (one load and one store each). From 2^15 pairs on (512 KiB,
+    // beyond L2) the lines are requested `ahead` draws early (a hint; no effect on results).
+    const std::int64_t* pairs = b.pairs.data();
+    std::int64_t* rows = out.rows.data();
+    const auto copy_pair = [&](std::int64_t i) {
+      std::memcpy(rows + 2 * i, pairs + 2 * order[i], 2 * sizeof(std::int64_t));
+    };
     constexpr std::int64_t ahead = 32;
-    for (std::int64_t i = 0; i < n_order; ++i) {
-      if (i + ahead < n_order) detail::cpu::prefetch(b.pairs.data() + 2 * order[i + ahead]);
-      out.rows[2 * i] = b.pairs[2 * order[i]];
-      out.rows[2 * i + 1] = b.pairs[2 * order[i] + 1];
-    }
+    std::int64_t i = 0;
+    if (K >= (std::int64_t{1} << 15))
+      for (; i + ahead < n_order; ++i) {
+        detail::cpu::prefetch(pairs + 2 * order[i + ahead]);
+        copy_pair(i);
+      }
+    for (; i < n_order; ++i)
+      copy_pair(i);
   }
   for (const std::uint64_t w : b.used)
     sum.distinct_pairs_used += detail::popcount64(w);

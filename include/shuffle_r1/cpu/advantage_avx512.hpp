@@ -151,32 +151,61 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
   const __m512d inf = _mm512_set1_pd(HUGE_VAL);
   __m512d amax = _mm512_setzero_pd();
   __mmask8 tiny = 0, bad = 0;
+  // Floats are checked as floats, 16 per register (the widening is exact, so equality,
+  // finiteness and the largest magnitude are the same as on the doubles, and floats never need
+  // rescaling): half the compares of the double lanes.
+  constexpr bool as_float = std::is_same_v<T, float>;
+  constexpr int VF = P >= 16 ? P / 16 : 1;                    // float registers per group
+  constexpr __mmask16 float_lanes = P >= 16 ? 0xFFFF : 0xFF;  // the lanes a register holds
+  __m512 amax_f = _mm512_setzero_ps();
+  __mmask16 bad_f = 0;
   for (int b = 0; b < blocks; ++b) {
     const T* xb = x + b * block * P;
     __m512d s[block];
     for (int g = 0; g < block; ++g) {
       __m512d v[V];
       load_group<T, P>(xb, g, v);
-      const __m512d first = _mm512_set1_pd(static_cast<double>(xb[g * P]));
-      __mmask8 equal = all8;
-      for (int k = 0; k < V; ++k) {
-        equal &= _mm512_cmp_pd_mask(v[k], first, _CMP_EQ_OQ);
-        const __m512d a = _mm512_and_pd(v[k], sign_off);
-        bad |= _mm512_cmp_pd_mask(a, inf, _CMP_NLT_UQ);  // infinite or NaN
-        amax = _mm512_maskz_max_pd(all8, amax, a);
-        tiny |= _mm512_cmp_pd_mask(a, _mm512_set1_pd(scale_floor), _CMP_LT_OQ) &
-                _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_NEQ_OQ);
+      if constexpr (as_float) {
+        const __m512 first = _mm512_set1_ps(xb[g * P]);
+        __mmask16 equal = float_lanes;
+        for (int k = 0; k < VF; ++k) {
+          const __m512 f = _mm512_maskz_loadu_ps(float_lanes, xb + g * P + 16 * k);
+          equal &= _mm512_cmp_ps_mask(f, first, _CMP_EQ_OQ);
+          const __m512 a = _mm512_castsi512_ps(
+              _mm512_and_si512(_mm512_castps_si512(f), _mm512_set1_epi32(0x7FFFFFFF)));
+          bad_f |= _mm512_cmp_ps_mask(a, _mm512_set1_ps(HUGE_VALF), _CMP_NLT_UQ);
+          amax_f = _mm512_maskz_max_ps(0xFFFF, amax_f, a);
+        }
+        res.zero_variance |= static_cast<std::uint64_t>(equal == float_lanes) << (b * block + g);
+      } else {
+        const __m512d first = _mm512_set1_pd(static_cast<double>(xb[g * P]));
+        __mmask8 equal = all8;
+        for (int k = 0; k < V; ++k) {
+          equal &= _mm512_cmp_pd_mask(v[k], first, _CMP_EQ_OQ);
+          const __m512d a = _mm512_and_pd(v[k], sign_off);
+          bad |= _mm512_cmp_pd_mask(a, inf, _CMP_NLT_UQ);  // infinite or NaN
+          amax = _mm512_maskz_max_pd(all8, amax, a);
+          tiny |= _mm512_cmp_pd_mask(a, _mm512_set1_pd(scale_floor), _CMP_LT_OQ) &
+                  _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_NEQ_OQ);
+        }
+        res.zero_variance |= static_cast<std::uint64_t>(equal == all8) << (b * block + g);
       }
-      res.zero_variance |= static_cast<std::uint64_t>(equal == all8) << (b * block + g);
       s[g] = fold<V>(v);
     }
     _mm512_storeu_pd(mu + 8 * b, _mm512_div_pd(reduce8(s), n));
   }
-  res.finite = bad == 0;
-  alignas(64) double lanes[8];  // not _mm512_reduce_max_pd: GCC 12 warns inside it
-  _mm512_store_pd(lanes, amax);
-  for (const double a : lanes)
-    res.max_abs = a > res.max_abs ? a : res.max_abs;
+  res.finite = bad == 0 && bad_f == 0;
+  if constexpr (as_float) {
+    alignas(64) float lanes[16];  // not _mm512_reduce_max_ps: GCC 12 warns inside it
+    _mm512_store_ps(lanes, amax_f);
+    for (const float a : lanes)
+      res.max_abs = a > res.max_abs ? a : res.max_abs;
+  } else {
+    alignas(64) double lanes[8];  // not _mm512_reduce_max_pd: GCC 12 warns inside it
+    _mm512_store_pd(lanes, amax);
+    for (const double a : lanes)
+      res.max_abs = a > res.max_abs ? a : res.max_abs;
+  }
   // Doubles outside [scale_floor, scale_ceiling] need the portable kernel's rescaling
   // (conservative, per chunk).
   const std::uint64_t all = blocks == chunk_blocks ? ~0ull : (1ull << (blocks * block)) - 1;

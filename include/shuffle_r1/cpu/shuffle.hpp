@@ -567,7 +567,9 @@ inline void batch_starts(const mass_table& t, const std::uint64_t (*w)[draw_batc
   for (int b = 0; b < draw_batch / 2; ++b)
     for (int h = 0; h < 2; ++h) {
       start[2 * b + h] = t.guide[w[h][b] >> shift];
+      // both lines of the eight prefix sums a vector search reads
       prefetch(t.cum + start[2 * b + h]);
+      prefetch(t.cum + start[2 * b + h] + 7);
     }
 }
 
