@@ -53,7 +53,7 @@ def series(document: dict) -> dict[str, list[tuple[int, float]]]:
 
 def plot(document: dict, out: Path) -> None:
     """Writes the log-log plot of rows/s against rows to `out` (PNG)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     for name, points in sorted(series(document).items(),
                                key=lambda item: -max(rate for _, rate in item[1])):
         marker, style = STYLE.get(name, ("x", "-."))
@@ -65,7 +65,8 @@ def plot(document: dict, out: Path) -> None:
     ax.set_ylabel("rows per second (one CPU thread)")
     ax.set_title("Shuffle-R1 selection: GRPO advantages + PTS + ABS")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    # outside the axes: inside, it covered some line whatever the corner
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
