@@ -322,6 +322,22 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_small_avx2(const T* adv, const host_layout& L
 #endif
 
 #if SHUFFLE_R1_X86_SIMD
+/// The M kept pairs of one group of n rows starting at position `begin` from its sorted keys
+/// (the s-th largest at keys[s * stride], as the network kernels store them), written at
+/// out[0..2M) and, when w is given, w[0..M). Returns M.
+template <pair_weight W>
+inline std::int64_t put_sorted_pairs(const float* adv, const host_layout& L, std::int64_t begin,
+                                     int n, std::int64_t M, const std::int64_t* keys, int stride,
+                                     std::int64_t* out, float* w) noexcept {
+  for (std::int64_t k = 0; k < M; ++k)
+    put_pair<float, W>(adv, L.row(begin + avx2::key_row(keys[k * stride])),
+                       L.row(begin + avx2::key_row(keys[(n - 1 - k) * stride])), out + 2 * k,
+                       w ? w + k : nullptr);
+  return M;
+}
+#endif
+
+#if SHUFFLE_R1_X86_SIMD
 /// Every float group in one pass with AVX2 when no group has more than 8 * H rows (H = 1 or 2):
 /// four groups at a time sorted by a network over 64-bit keys (avx2::sort_four_groups), then
 /// each group's kept pairs read from its sorted keys. The keys order rows exactly as the ranks
@@ -353,14 +369,9 @@ SHUFFLE_R1_AVX2 std::int64_t pairs_network_avx2(const float* adv, const host_lay
       k_out += 4 * M;
       continue;
     }
-    for (int g = 0; g < 4 && g0 + g < L.groups; ++g) {
-      const std::int64_t M = kept(n[g]);
-      for (std::int64_t k = 0; k < M; ++k)
-        put_pair<float, W>(adv, L.row(begin[g] + avx2::key_row(sorted[k][g])),
-                           L.row(begin[g] + avx2::key_row(sorted[n[g] - 1 - k][g])),
-                           pairs + 2 * (k_out + k), weights ? weights + k_out + k : nullptr);
-      k_out += M;
-    }
+    for (int g = 0; g < 4 && g0 + g < L.groups; ++g)
+      k_out += put_sorted_pairs<W>(adv, L, begin[g], n[g], kept(n[g]), &sorted[0][g], 4,
+                                   pairs + 2 * k_out, weights ? weights + k_out : nullptr);
   }
   return k_out;
 }
@@ -398,14 +409,9 @@ SHUFFLE_R1_AVX512 std::int64_t pairs_network_avx512(const float* adv, const host
     alignas(64) std::int64_t sorted[8 * H][8];
     for (int s = 0; s < 8 * H; ++s)
       _mm512_store_si512(sorted[s], v[s]);
-    for (int g = 0; g < 8 && g0 + g < L.groups; ++g) {
-      const std::int64_t M = kept(n[g]);
-      for (std::int64_t k = 0; k < M; ++k)
-        put_pair<float, W>(adv, L.row(begin[g] + avx2::key_row(sorted[k][g])),
-                           L.row(begin[g] + avx2::key_row(sorted[n[g] - 1 - k][g])),
-                           pairs + 2 * (k_out + k), weights ? weights + k_out + k : nullptr);
-      k_out += M;
-    }
+    for (int g = 0; g < 8 && g0 + g < L.groups; ++g)
+      k_out += put_sorted_pairs<W>(adv, L, begin[g], n[g], kept(n[g]), &sorted[0][g], 8,
+                                   pairs + 2 * k_out, weights ? weights + k_out : nullptr);
   }
   return k_out;
 }
