@@ -553,28 +553,28 @@ inline void draw_words(philox_key key, std::uint32_t c1, std::uint32_t round, st
 /// cost).
 inline constexpr int prefetch_gbits = 15 - cpu_guide_shift;
 
-/// The guide entries of a batch of words (word i is w[i % 2][i / 2]): where each search
-/// starts. For large tables in two stages, so that the cache misses of a batch overlap: all
-/// guide entries requested, then read while their prefix sums are requested. (The loops run
-/// over blocks b and words h, i = 2 b + h, which indexes w without arithmetic on i.)
+/// Where each search of a batch of words starts (word i is w[i % 2][i / 2]): start[i], its
+/// guide entry, and r[i] = mulhi64(word i, total), the value searched for. For large tables in
+/// two stages, so that the cache misses of a batch overlap: all guide entries requested, then
+/// read while their prefix sums are requested. (The loops run over blocks b and words h,
+/// i = 2 b + h, which indexes w without arithmetic on i.)
 inline void batch_starts(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
-                         std::int64_t* start) noexcept {
+                         std::int64_t* start, std::uint64_t* r) noexcept {
   const int shift = 64 - t.gbits;
-  if (t.gbits < prefetch_gbits) {  // tables in L2: the requests would only cost
+  const bool ahead = t.gbits >= prefetch_gbits;  // else tables in L2: requests would only cost
+  if (ahead)
     for (int b = 0; b < draw_batch / 2; ++b)
       for (int h = 0; h < 2; ++h)
-        start[2 * b + h] = t.guide[w[h][b] >> shift];
-    return;
-  }
-  for (int b = 0; b < draw_batch / 2; ++b)
-    for (int h = 0; h < 2; ++h)
-      prefetch(t.guide + (w[h][b] >> shift));
+        prefetch(t.guide + (w[h][b] >> shift));
   for (int b = 0; b < draw_batch / 2; ++b)
     for (int h = 0; h < 2; ++h) {
-      start[2 * b + h] = t.guide[w[h][b] >> shift];
-      // both lines of the eight prefix sums a vector search reads
-      prefetch(t.cum + start[2 * b + h]);
-      prefetch(t.cum + start[2 * b + h] + 7);
+      const int i = 2 * b + h;
+      start[i] = t.guide[w[h][b] >> shift];
+      r[i] = mulhi64(w[h][b], t.total);
+      if (ahead) {  // both lines of the eight prefix sums a vector search reads
+        prefetch(t.cum + start[i]);
+        prefetch(t.cum + start[i] + 7);
+      }
     }
 }
 
@@ -582,10 +582,10 @@ inline void batch_starts(const mass_table& t, const std::uint64_t (*w)[draw_batc
 inline void resolve_batch_portable(const mass_table& t, const std::uint64_t (*w)[draw_batch / 2],
                                    std::int64_t* drawn) noexcept {
   std::int64_t start[draw_batch];
-  batch_starts(t, w, start);
-  for (int b = 0; b < draw_batch / 2; ++b)
-    for (int h = 0; h < 2; ++h)
-      drawn[2 * b + h] = search_from(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
+  std::uint64_t r[draw_batch];
+  batch_starts(t, w, start, r);
+  for (int i = 0; i < draw_batch; ++i)
+    drawn[i] = search_from(t, r[i], start[i]);
 }
 
 #if SHUFFLE_R1_X86_SIMD
@@ -612,10 +612,10 @@ SHUFFLE_R1_AVX2 inline void resolve_batch_avx2(const mass_table& t,
                                                const std::uint64_t (*w)[draw_batch / 2],
                                                std::int64_t* drawn) noexcept {
   std::int64_t start[draw_batch];
-  batch_starts(t, w, start);
-  for (int b = 0; b < draw_batch / 2; ++b)
-    for (int h = 0; h < 2; ++h)
-      drawn[2 * b + h] = search8_avx2(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
+  std::uint64_t r[draw_batch];
+  batch_starts(t, w, start, r);
+  for (int i = 0; i < draw_batch; ++i)
+    drawn[i] = search8_avx2(t, r[i], start[i]);
 }
 
 /// search8_avx2 with AVX-512: the 8 prefix sums in one register, compared unsigned into a mask.
@@ -634,10 +634,10 @@ SHUFFLE_R1_AVX512 inline void resolve_batch_avx512(const mass_table& t,
                                                    const std::uint64_t (*w)[draw_batch / 2],
                                                    std::int64_t* drawn) noexcept {
   std::int64_t start[draw_batch];
-  batch_starts(t, w, start);
-  for (int b = 0; b < draw_batch / 2; ++b)
-    for (int h = 0; h < 2; ++h)
-      drawn[2 * b + h] = search8_avx512(t, mulhi64(w[h][b], t.total), start[2 * b + h]);
+  std::uint64_t r[draw_batch];
+  batch_starts(t, w, start, r);
+  for (int i = 0; i < draw_batch; ++i)
+    drawn[i] = search8_avx512(t, r[i], start[i]);
 }
 #endif
 
