@@ -144,48 +144,58 @@ TEST_CASE("alloc failure: shuffle_pairs writes nothing, extra phases and fill in
 }
 
 TEST_CASE("alloc failure: run_pipeline writes nothing") {
-  const std::int64_t G = 50, n = 8;
-  std::vector<float> r(static_cast<std::size_t>(G * n));
-  sr::synthetic_rewards(G, n, 9, sr::host_span<float>(r));
-  const sr::uniform_groups groups{G, n};
-  sr::pipeline_config c;
-  c.shuffle.on_short = sr::short_policy::fill;
-  c.shuffle.rounds = 4;
-  const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
-  struct outputs {
-    std::vector<float> adv, w;
-    std::vector<std::int64_t> pairs, order, rows;
-    std::vector<double> mean, sd;
-    bool operator==(const outputs& o) const {
-      return adv == o.adv && w == o.w && pairs == o.pairs && order == o.order && rows == o.rows &&
-             mean == o.mean && sd == o.sd;
+  // on_short = fill: the pipeline writes the views directly, after sizing every buffer. With
+  // `constant`, most groups have zero-weight pairs, so that the fill stream's tables are built.
+  for (const bool constant : {false, true}) {
+    CAPTURE(constant);
+    const std::int64_t G = 50, n = 8;
+    std::vector<float> r(static_cast<std::size_t>(G * n));
+    sr::synthetic_rewards(G, n, 9, sr::host_span<float>(r));
+    if (constant)
+      for (std::size_t i = 0; i < r.size() * 3 / 4; ++i)
+        r[i] = 0.5f;
+    const sr::uniform_groups groups{G, n};
+    sr::pipeline_config c;
+    c.shuffle.on_short = sr::short_policy::fill;
+    c.shuffle.rounds = 4;
+    c.shuffle.per_round = G;  // K = 2G pairs; with `constant`, fewer than G have weight > 0
+    const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
+    struct outputs {
+      std::vector<float> adv, w;
+      std::vector<std::int64_t> pairs, order, rows;
+      std::vector<double> mean, sd;
+      bool operator==(const outputs& o) const {
+        return adv == o.adv && w == o.w && pairs == o.pairs && order == o.order && rows == o.rows &&
+               mean == o.mean && sd == o.sd;
+      }
+    };
+    const auto make = [&] {
+      return outputs{std::vector<float>(static_cast<std::size_t>(sizes.rows), -5.0f),
+                     std::vector<float>(static_cast<std::size_t>(sizes.pairs), -5.0f),
+                     std::vector<std::int64_t>(static_cast<std::size_t>(2 * sizes.pairs), -5),
+                     std::vector<std::int64_t>(static_cast<std::size_t>(sizes.order), -5),
+                     std::vector<std::int64_t>(static_cast<std::size_t>(sizes.training_rows), -5),
+                     std::vector<double>(static_cast<std::size_t>(G), -5.0),
+                     std::vector<double>(static_cast<std::size_t>(G), -5.0)};
+    };
+    const outputs fresh = make();
+    outputs expected = make(), got = make();
+    const auto view = [](outputs& x) {
+      return sr::pipeline_outputs<float>{x.adv, x.pairs, x.w, x.order, x.rows, x.mean, x.sd};
+    };
+    {
+      sr::pipeline_workspace<float> ws;
+      const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, view(expected));
+      CHECK((s.shuffle.nonzero_pairs < s.shuffle.per_round) == constant);
     }
-  };
-  const auto make = [&] {
-    return outputs{std::vector<float>(static_cast<std::size_t>(sizes.rows), -5.0f),
-                   std::vector<float>(static_cast<std::size_t>(sizes.pairs), -5.0f),
-                   std::vector<std::int64_t>(static_cast<std::size_t>(2 * sizes.pairs), -5),
-                   std::vector<std::int64_t>(static_cast<std::size_t>(sizes.order), -5),
-                   std::vector<std::int64_t>(static_cast<std::size_t>(sizes.training_rows), -5),
-                   std::vector<double>(static_cast<std::size_t>(G), -5.0),
-                   std::vector<double>(static_cast<std::size_t>(G), -5.0)};
-  };
-  const outputs fresh = make();
-  outputs expected = make(), got = make();
-  const auto view = [](outputs& x) {
-    return sr::pipeline_outputs<float>{x.adv, x.pairs, x.w, x.order, x.rows, x.mean, x.sd};
-  };
-  {
-    sr::pipeline_workspace<float> ws;
-    (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(expected));
+    const int failures = fail_every_allocation(
+        [&] {
+          sr::pipeline_workspace<float> ws;
+          (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(got));
+        },
+        [&] { got = fresh; }, [&] { return got == fresh; }, [&] { return got == expected; });
+    CHECK(failures > 0);
   }
-  const int failures = fail_every_allocation(
-      [&] {
-        sr::pipeline_workspace<float> ws;
-        (void)sr::run_pipeline(sr::cpu, r, groups, c, ws, view(got));
-      },
-      [&] { got = fresh; }, [&] { return got == fresh; }, [&] { return got == expected; });
-  CHECK(failures > 0);
 }
 
 TEST_CASE("alloc failure: select_rows writes nothing, every rule") {

@@ -169,6 +169,121 @@ TEST_CASE("pipeline: an error late in the pipeline leaves every output untouched
     CHECK(x == -7);
 }
 
+TEST_CASE_TEMPLATE("pipeline: the direct and the staged outputs are the same bits", T, float,
+                   double) {
+  // run_pipeline writes the caller's views directly when no later check can fail (on_short
+  // shrink or fill, bounded weights, disjoint views) and through its workspace otherwise (on_short
+  // error, rewards too large for the bound, overlapping views): every path gives the same bits.
+  std::mt19937_64 rng(34);
+  const std::int64_t G = 96, n = 16;
+  std::vector<T> r = test::random_rewards<T>(rng, G * n, test::reward_kind::normal);
+  const sr::uniform_groups groups{G, n};
+  sr::pipeline_config c;
+  c.shuffle.seed = 3;
+  c.shuffle.step = 2;
+  c.shuffle.on_short = sr::short_policy::shrink;  // normal rewards: every pair has weight > 0
+  const auto sizes = sr::plan_pipeline(groups, G * n, c);
+  buffers<T> want(sizes);
+  sr::pipeline_workspace<T> ws;
+  const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, want.out());
+  CHECK(s.shuffle.size == sizes.order);
+  // the direct path wrote what the three stages composed give
+  std::vector<T> adv(r.size());
+  sr::normalize_advantages(sr::cpu, r, groups, adv, c.advantage);
+  CHECK(adv == want.advantages);
+  const auto same = [&](const buffers<T>& got) {
+    CHECK(got.advantages == want.advantages);
+    CHECK(got.pairs == want.pairs);
+    CHECK(got.weights == want.weights);
+    CHECK(got.order == want.order);
+    CHECK(got.rows == want.rows);
+    CHECK(got.mean == want.mean);
+    CHECK(got.std_ == want.std_);
+  };
+  SUBCASE("on_short = error: staged") {
+    sr::pipeline_config e = c;
+    e.shuffle.on_short = sr::short_policy::error;
+    buffers<T> got(sizes);
+    (void)sr::run_pipeline(sr::cpu, r, groups, e, ws, got.out());
+    same(got);
+  }
+  SUBCASE("advantages written over the rewards: staged") {
+    buffers<T> got(sizes);
+    got.advantages = r;
+    (void)sr::run_pipeline(sr::cpu, sr::host_span<const T>(got.advantages), groups, c, ws,
+                           got.out());
+    same(got);
+  }
+  SUBCASE("a fresh workspace, each view alone") {
+    buffers<T> got(sizes);
+    sr::pipeline_outputs<T> o;
+    o.pairs = got.pairs;
+    sr::pipeline_workspace<T> fresh;
+    (void)sr::run_pipeline(sr::cpu, r, groups, c, fresh, o);
+    CHECK(got.pairs == want.pairs);
+    o = {};
+    o.rows = got.rows;
+    (void)sr::run_pipeline(sr::cpu, r, groups, c, fresh, o);
+    CHECK(got.rows == want.rows);
+  }
+  SUBCASE("rewards beyond the weight bound: staged") {
+    // mean_only with |x| near max(T) / 4: the bound of late_checks_cannot_fail (4.001 max|x|)
+    // exceeds max(T), so the outputs are staged; the results are still the composed stages'.
+    sr::pipeline_config m = c;
+    m.advantage.kind = sr::estimator::mean_only;
+    const T big = std::numeric_limits<T>::max() / 4;
+    std::vector<T> rb(r.size());
+    for (std::size_t i = 0; i < r.size(); ++i)
+      rb[i] = r[i] > 0 ? big : -big;
+    CHECK_FALSE(sr::detail::cpu::late_checks_cannot_fail<T>(m, static_cast<double>(big)));
+    buffers<T> got(sizes);
+    (void)sr::run_pipeline(sr::cpu, rb, groups, m, ws, got.out());
+    std::vector<T> a(rb.size()), w(static_cast<std::size_t>(sizes.pairs));
+    std::vector<std::int64_t> p(static_cast<std::size_t>(2 * sizes.pairs));
+    sr::normalize_advantages(sr::cpu, rb, groups, a, m.advantage);
+    (void)sr::select_pairs(sr::cpu, a, groups, p, w, m.pairs);
+    CHECK(got.advantages == a);
+    CHECK(got.pairs == p);
+    CHECK(got.weights == w);
+  }
+}
+
+TEST_CASE("pipeline: late_checks_cannot_fail and bytes_disjoint") {
+  namespace d = sr::detail::cpu;
+  sr::pipeline_config c;
+  CHECK_FALSE(d::late_checks_cannot_fail<float>(c, 1.0));  // on_short = error can fail
+  for (const auto policy : {sr::short_policy::shrink, sr::short_policy::fill}) {
+    c.shuffle.on_short = policy;
+    c.advantage.kind = sr::estimator::grpo;  // f = 1 / eps = 1e6
+    CHECK(d::late_checks_cannot_fail<float>(c, 1.0));
+    CHECK(d::late_checks_cannot_fail<float>(c, 0.0));
+    CHECK(d::late_checks_cannot_fail<float>(c, 8e31));
+    CHECK_FALSE(d::late_checks_cannot_fail<float>(c, 9e31));      // 4.001e6 * 9e31 > 3.4e38
+    CHECK(d::late_checks_cannot_fail<double>(c, 1e150));          // below 2^500: no rescaling
+    CHECK_FALSE(d::late_checks_cannot_fail<double>(c, 0x1p501));  // rescaled: staged
+    CHECK_FALSE(d::late_checks_cannot_fail<double>(c, 0x1p-401));
+    c.advantage.eps = 0.0;
+    CHECK_FALSE(d::late_checks_cannot_fail<float>(c, 1.0));
+    c.advantage.eps = 5e-324;  // 1 / eps overflows to +inf
+    CHECK_FALSE(d::late_checks_cannot_fail<float>(c, 1.0));
+    c.advantage.eps = 1e-6;
+    c.advantage.kind = sr::estimator::batch_std;
+    CHECK(d::late_checks_cannot_fail<float>(c, 1.0));
+    c.advantage.kind = sr::estimator::mean_only;
+    const double top = std::numeric_limits<float>::max();
+    CHECK(d::late_checks_cannot_fail<float>(c, top / 4.002));
+    CHECK_FALSE(d::late_checks_cannot_fail<float>(c, top / 4));
+    c.advantage.kind = sr::estimator::rloo;
+    CHECK(d::late_checks_cannot_fail<float>(c, top / 8.003));
+    CHECK_FALSE(d::late_checks_cannot_fail<float>(c, top / 8));
+  }
+  const char buf[64] = {};
+  CHECK(d::bytes_disjoint({{buf, 16}, {buf + 16, 16}, {buf + 32, 32}}));
+  CHECK_FALSE(d::bytes_disjoint({{buf, 16}, {buf + 15, 2}}));
+  CHECK_FALSE(d::bytes_disjoint({{buf + 8, 4}, {buf + 32, 8}, {buf, 64}}));
+  CHECK(d::bytes_disjoint({{buf, 64}, {buf + 8, 0}, {nullptr, 0}}));  // empty views ignored
+}
+
 TEST_CASE("pipeline: optional outputs may be skipped") {
   std::mt19937_64 rng(33);
   const std::vector<double> r = test::random_rewards<double>(rng, 256, test::reward_kind::normal);

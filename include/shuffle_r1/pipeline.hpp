@@ -16,7 +16,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace shuffle_r1 {
@@ -63,6 +66,53 @@ struct pipeline_buffers {
   std::vector<std::uint64_t> used;
   std::vector<double> group_mean, group_std;
 };
+
+/// Whether no check that run_pipeline makes after computing can fail for rewards of largest
+/// magnitude max_abs, so that the stages may write the caller's views directly instead of
+/// staging them in the workspace. Those checks are ABS's: the short-round check (it can only
+/// fail under on_short = error) and the weights' (finite and >= 0, plan_masses). A weight is
+/// at most |A_hi| + |A_lo| (pair_weight_of, computed in double and rounded once), and every
+/// advantage is at most 2 max_abs f (1 + 2^-20) in magnitude: the mean of a group (below 2^31
+/// rows) is at most max_abs (1 + 2^-22), so |x - mean| <= 2 max_abs (1 + 2^-21); f is 1 for
+/// mean_only, n / (n - 1) <= 2 for rloo, and 1 / eps for grpo and batch_std (their
+/// denominators sigma + eps are at least eps); singletons get x / (1 + eps),
+/// x / (sigma_batch + eps) or 0, all below that. So every weight is finite when
+/// 4.001 max_abs f <= max(T). Doubles whose magnitudes need rescaling (detail/advantage_math.hpp)
+/// take the staged path. @par Complexity O(1).
+template <class T>
+inline bool late_checks_cannot_fail(const pipeline_config& c, double max_abs) noexcept {
+  if (c.shuffle.on_short == short_policy::error) return false;
+  if (std::is_same_v<T, double> && max_abs != 0.0 &&
+      (max_abs > scale_ceiling || max_abs < scale_floor))
+    return false;
+  double f = 1.0;
+  if (c.advantage.kind == estimator::rloo) {
+    f = 2.0;
+  } else if (c.advantage.kind != estimator::mean_only) {
+    if (!(c.advantage.eps > 0.0)) return false;
+    f = 1.0 / c.advantage.eps;  // +inf for a subnormal eps: the test below fails
+  }
+  return 4.001 * max_abs * f <= static_cast<double>(std::numeric_limits<T>::max());
+}
+
+/// Whether the byte ranges [p, p + n) of `views` are pairwise disjoint (empty ones ignored).
+/// @par Complexity O(N^2), N <= 8.
+inline bool bytes_disjoint(std::initializer_list<std::pair<const void*, std::size_t>> views) {
+  for (auto a = views.begin(); a != views.end(); ++a)
+    for (auto b = a + 1; b != views.end(); ++b) {
+      if (a->second == 0 || b->second == 0) continue;
+      const auto a0 = reinterpret_cast<std::uintptr_t>(a->first);
+      const auto b0 = reinterpret_cast<std::uintptr_t>(b->first);
+      if (a0 < b0 + b->second && b0 < a0 + a->second) return false;
+    }
+  return true;
+}
+
+/// The bytes of a view, for bytes_disjoint.
+template <class V>
+inline std::pair<const void*, std::size_t> bytes_of(const V& v) noexcept {
+  return {v.data(), v.size() * sizeof(*v.data())};
+}
 }  // namespace detail::cpu
 
 /// Reusable memory of run_pipeline. The first call sizes it; later calls with the same or
@@ -121,6 +171,11 @@ pipeline_sizes plan_pipeline(const Layout& groups, std::int64_t rows,
 /// @throws error anything the three stages throw (the message names the stage's function);
 ///         all checks, including the short-round check of ABS, happen before any output is
 ///         written, so on a throw `out` is untouched.
+/// @par Memory The results are staged in the workspace and copied to `out` after the last
+///      check, except when no later check can fail (on_short shrink or fill, and weights
+///      bounded by the rewards' magnitude: late_checks_cannot_fail) and the views and the
+///      rewards do not overlap: then they are written to `out` directly. Views may overlap the
+///      rewards (for example advantages written over them); the results are the same bits.
 /// @par Empty input B = 0 gives K = 0 and an empty order.
 /// @par Determinism As the three stages: bit-identical for the same inputs, seed and step.
 /// @par Complexity O(B + K + S*T) time for groups of at most 64 rows; O(B) workspace memory.
@@ -154,9 +209,31 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   check_size(out.order.size(), max_order, "out.order");
   check_size(out.rows.size(), 2 * max_order, "out.rows");
 
-  // 2. Compute into the workspace.
+  // 2. Compute. Outputs are staged in the workspace and copied out after the last check, so
+  //    that a failing check leaves `out` untouched, unless no check after this point can fail
+  //    (late_checks_cannot_fail) and the views do not overlap: then the stages write the
+  //    caller's views directly, after every buffer is sized (an allocation that fails must
+  //    find nothing written either).
   pipeline_summary sum;
-  b.advantages.resize(static_cast<std::size_t>(B));
+  const bool direct =
+      detail::cpu::late_checks_cannot_fail<T>(config, max_abs) &&
+      detail::cpu::bytes_disjoint(
+          {detail::cpu::bytes_of(rewards), detail::cpu::bytes_of(out.advantages),
+           detail::cpu::bytes_of(out.pairs), detail::cpu::bytes_of(out.pair_weights),
+           detail::cpu::bytes_of(out.order), detail::cpu::bytes_of(out.rows)});
+  // Every buffer is sized on both paths, so that a workspace that served one path allocates
+  // nothing on the other.
+  const auto target = [direct](auto view, auto& staging, std::int64_t n) {
+    staging.resize(static_cast<std::size_t>(n));
+    return direct && !view.empty() ? view.data() : staging.data();
+  };
+  T* const adv = target(out.advantages, b.advantages, B);
+  std::int64_t* const pairs = target(out.pairs, b.pairs, 2 * K);
+  T* const weights = target(out.pair_weights, b.weights, K);
+  detail::cpu::size_pairs_scratch(L.largest(), b.pairs_s);
+  detail::cpu::reserve_shuffle(K, config.shuffle.on_short == short_policy::fill, b.shuffle);
+  b.order.reserve(static_cast<std::size_t>(max_order));
+  b.used.reserve(static_cast<std::size_t>((K + 63) / 64));
   detail::cpu::norm_plan plan;
   plan.kind = config.advantage.kind;
   plan.ddof = config.advantage.ddof;
@@ -173,14 +250,10 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     staged.std = host_span<double>(b.group_std.data(), b.group_std.size());
   }
   detail::cpu::plan_normalize(fn, rewards.data(), B, L, max_abs, plan, b.norm);
-  detail::cpu::normalize_kernel(rewards.data(), B, L, b.advantages.data(), plan, staged, b.norm,
-                                sum.advantage);
-  b.pairs.resize(static_cast<std::size_t>(2 * K));
-  b.weights.resize(static_cast<std::size_t>(K));
-  sum.pairs = detail::cpu::pairs_kernel(b.advantages.data(), L, config.pairs, b.pairs.data(),
-                                        b.weights.data(), b.pairs_s);
+  detail::cpu::normalize_kernel(rewards.data(), B, L, adv, plan, staged, b.norm, sum.advantage);
+  sum.pairs = detail::cpu::pairs_kernel(adv, L, config.pairs, pairs, weights, b.pairs_s);
   sum.shuffle = detail::cpu::prepare_shuffle(
-      fn, host_span<const T>(b.weights.data(), b.weights.size()), config.shuffle, b.shuffle);
+      fn, host_span<const T>(weights, static_cast<std::size_t>(K)), config.shuffle, b.shuffle);
 
   // 3. Nothing can fail from here on: write the outputs.
   std::int64_t* order = out.order.empty() ? nullptr : out.order.data();
@@ -196,7 +269,6 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   if (!out.rows.empty()) {
     // A gather of 16-byte pairs (one load and one store each). From 2^15 pairs on (512 KiB,
     // beyond L2) the lines are requested `ahead` draws early (a hint; no effect on results).
-    const std::int64_t* pairs = b.pairs.data();
     std::int64_t* rows = out.rows.data();
     const auto copy_pair = [&](std::int64_t i) {
       std::memcpy(rows + 2 * i, pairs + 2 * order[i], 2 * sizeof(std::int64_t));
@@ -215,11 +287,11 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     sum.distinct_pairs_used += detail::popcount64(w);
   // memcpy with a count of 0 still needs valid pointers (an empty vector's data() may be null).
   const auto copy_out = [](auto* to, const auto* from, std::int64_t n) {
-    if (n > 0) std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(*from));
+    if (n > 0 && to != from) std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(*from));
   };
-  if (!out.advantages.empty()) copy_out(out.advantages.data(), b.advantages.data(), B);
-  if (!out.pairs.empty()) copy_out(out.pairs.data(), b.pairs.data(), 2 * K);
-  if (!out.pair_weights.empty()) copy_out(out.pair_weights.data(), b.weights.data(), K);
+  if (!out.advantages.empty()) copy_out(out.advantages.data(), adv, B);
+  if (!out.pairs.empty()) copy_out(out.pairs.data(), pairs, 2 * K);
+  if (!out.pair_weights.empty()) copy_out(out.pair_weights.data(), weights, K);
   if (!stats.mean.empty()) std::copy(b.group_mean.begin(), b.group_mean.end(), stats.mean.begin());
   if (!stats.std.empty()) std::copy(b.group_std.begin(), b.group_std.end(), stats.std.begin());
   return sum;

@@ -466,6 +466,13 @@ inline std::int64_t emit_pairs(const T* adv, const host_layout& L, const pair_op
   return k_out;
 }
 
+/// Sizes the sort buffer pairs_kernel uses for groups above rank_sort_limit rows, for groups of
+/// at most `largest` rows: after it, pairs_kernel allocates nothing.
+inline void size_pairs_scratch(std::int64_t largest, pairs_scratch& scratch) {
+  if (largest > rank_sort_limit)
+    scratch.order.resize(std::max(scratch.order.size(), static_cast<std::size_t>(largest)));
+}
+
 /// Writes the kept pairs of every group. All preconditions checked by the caller. On CPUs with
 /// AVX2 (AVX-512 included), when no group exceeds their limits, one pass: the merge network for
 /// float groups of at most 16 rows (pairs_network_avx512 with AVX-512, eight groups per
@@ -499,9 +506,7 @@ inline std::int64_t pairs_kernel(const T* adv, const host_layout& L, const pair_
 #endif
   alignas(64) std::int32_t rank[rank_block_rows];
   std::int64_t k_out = 0;
-  // The sort buffer of groups above rank_sort_limit, sized before the first write.
-  if (largest > rank_sort_limit)
-    scratch.order.resize(std::max(scratch.order.size(), static_cast<std::size_t>(largest)));
+  size_pairs_scratch(largest, scratch);  // before the first write
   for (std::int64_t g0 = 0, g1 = 0; g0 < L.groups; g0 = g1) {
     // The block: g0 and the following groups that end within rank_block_rows rows of its start
     // (a first group larger than that is alone and sorted by comparison, without the buffer).

@@ -709,6 +709,25 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
   return static_cast<std::int64_t>(phase);
 }
 
+/// Reserves every buffer of prepare_shuffle and shuffle_kernel for K pairs (the fill stream's
+/// too when `fill`), so that they allocate nothing: run_pipeline calls it before its first
+/// write when it writes the caller's views directly.
+inline void reserve_shuffle(std::int64_t K, bool fill, shuffle_scratch& s) {
+  const table_shape shape = table_shape_of(K);
+  const auto k = static_cast<std::size_t>(K);
+  s.mass.reserve(k);
+  s.cum.reserve(shape.cum);
+  s.guide.reserve(shape.guide);
+  s.taken.reserve((k + 63) / 64);
+  s.cum_phase.reserve(shape.cum);
+  s.guide_phase.reserve(shape.guide);
+  if (fill) {
+    s.fill_mass.reserve(k);
+    s.fill_cum.reserve(shape.cum);
+    s.fill_guide.reserve(shape.guide);
+  }
+}
+
 /// The kernel: preconditions checked by the caller. `order` has room for S * T_eff entries.
 /// When `used` is given ((K + 63) / 64 words, zeroed by the caller), the bits of the pairs drawn
 /// in any round are set in it (each round's bitmap of taken pairs, ORed in).
