@@ -299,12 +299,78 @@ SHUFFLE_R1_AVX512_INLINE __m512d abs_key_values(__m512i key) {
       all, _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF))));
 }
 
+/// pair_weight_of's operations on eight pairs of keys (hi, lo), as doubles.
+template <pair_weight W>
+SHUFFLE_R1_AVX512_INLINE __m512d key_weights(__m512i hi, __m512i lo) {
+  const __m512d a = abs_key_values(hi), b = abs_key_values(lo);
+  if constexpr (W == pair_weight::max)
+    return _mm512_maskz_max_pd(all, a, b);  // a > b ? a : b, as pair_weight_of
+  else if constexpr (W == pair_weight::mean)
+    return _mm512_mul_pd(_mm512_add_pd(a, b), _mm512_set1_pd(0.5));
+  else if constexpr (W == pair_weight::pos)
+    return a;
+  else
+    return _mm512_add_pd(a, b);
+}
+
+/// Lanes of emit_eight_groups' weight permutation for M kept pairs per group (M = 1..4): output
+/// float p = g M + k (group g, pair k) comes from lane g of weight register k, which sits at
+/// lane 8 (k % 2) + g of the first (k < 2) or second (k >= 2, + 16) source of permutex2var.
+struct weight_lanes {
+  std::int32_t lane[5][32];
+  constexpr weight_lanes() : lane{} {
+    for (int M = 1; M <= 4; ++M)
+      for (int p = 0; p < 8 * M; ++p) {
+        const int g = p / M, k = p % M;
+        lane[M][p] = 16 * (k / 2) + 8 * (k % 2) + g;
+      }
+  }
+};
+inline constexpr weight_lanes kWeightLanes{};
+
 /// The kept pairs of eight groups of the same size n from sort_eight_groups' keys, without
 /// indexed rows: group g's pair k at out[2 (g M + k)] as rows (begin[g] + hi row, begin[g] + lo
-/// row), its weight, when w is given, at w[g M + k] (pair_weight_of's operations).
+/// row), its weight, when w is given, at w[g M + k] (pair_weight_of's operations). For M <= 4
+/// (the paper's groups of 8 and 16 rows keep 2 and 4) a group's 2M rows are one register after
+/// a transpose, and the 8M weights two permutations: whole-vector stores instead of one
+/// 128-bit store per pair and one scalar store per weight.
 template <pair_weight W>
 SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::int64_t M,
                                                 __m512i begin, std::int64_t* out, float* w) {
+  if (M <= 4) {
+    const int m = static_cast<int>(M);
+    __m512i x[8];
+    __m256 q[4];
+    for (int k = 0; k < 4; ++k) {
+      x[2 * k] = x[2 * k + 1] = _mm512_setzero_si512();
+      q[k] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < m; ++k) {
+      x[2 * k] = key_rows(v[k], begin);
+      x[2 * k + 1] = key_rows(v[n - 1 - k], begin);
+      if (w) q[k] = _mm512_maskz_cvtpd_ps(all, key_weights<W>(v[k], v[n - 1 - k]));
+    }
+    transpose8(x);  // lane 2 k + h of x[g]: group g's pair k, hi (h = 0) or lo row
+    const auto rows = static_cast<__mmask8>((1u << (2 * m)) - 1);
+    for (int g = 0; g < 8; ++g)
+      _mm512_mask_storeu_epi64(out + 2 * m * g, rows, x[g]);
+    if (w) {
+      const __m512 a = _mm512_maskz_insertf32x8(
+          0xFFFF, _mm512_maskz_insertf32x8(0xFFFF, _mm512_setzero_ps(), q[0], 0), q[1], 1);
+      const __m512 b = _mm512_maskz_insertf32x8(
+          0xFFFF, _mm512_maskz_insertf32x8(0xFFFF, _mm512_setzero_ps(), q[2], 0), q[3], 1);
+      const std::int32_t* lane = kWeightLanes.lane[m];
+      const int count = 8 * m;  // 8, 16, 24 or 32 floats
+      const auto first = static_cast<__mmask16>(count >= 16 ? 0xFFFF : (1u << count) - 1);
+      _mm512_mask_storeu_ps(w, first,
+                            _mm512_maskz_permutex2var_ps(0xFFFF, a, _mm512_loadu_si512(lane), b));
+      if (count > 16)
+        _mm512_mask_storeu_ps(
+            w + 16, static_cast<__mmask16>((1u << (count - 16)) - 1),
+            _mm512_maskz_permutex2var_ps(0xFFFF, a, _mm512_loadu_si512(lane + 16), b));
+    }
+    return;
+  }
   for (std::int64_t k = 0; k < M; ++k) {
     const __m512i hi = v[k], lo = v[n - 1 - k];
     const __m512i rhi = key_rows(hi, begin), rlo = key_rows(lo, begin);
@@ -321,18 +387,8 @@ SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::in
     _mm_storeu_si128(o + 6 * M, _mm512_maskz_extracti64x2_epi64(3, even, 3));
     _mm_storeu_si128(o + 7 * M, _mm512_maskz_extracti64x2_epi64(3, odd, 3));
     if (w) {
-      const __m512d a = abs_key_values(hi), b = abs_key_values(lo);
-      __m512d q;
-      if constexpr (W == pair_weight::max)
-        q = _mm512_maskz_max_pd(all, a, b);  // a > b ? a : b, as pair_weight_of
-      else if constexpr (W == pair_weight::mean)
-        q = _mm512_mul_pd(_mm512_add_pd(a, b), _mm512_set1_pd(0.5));
-      else if constexpr (W == pair_weight::pos)
-        q = a;
-      else
-        q = _mm512_add_pd(a, b);
       alignas(32) float f[8];
-      _mm256_store_ps(f, _mm512_maskz_cvtpd_ps(all, q));
+      _mm256_store_ps(f, _mm512_maskz_cvtpd_ps(all, key_weights<W>(hi, lo)));
       for (int g = 0; g < 8; ++g)
         w[g * M + k] = f[g];
     }
