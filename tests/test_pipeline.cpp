@@ -88,6 +88,46 @@ TEST_CASE("pipeline: distinct_pairs_used counts the pairs of both streams of eve
   }
 }
 
+TEST_CASE("pipeline: the training rows are the drawn pairs' rows, in both streams, at any size") {
+  // run_pipeline gathers the rows while ABS draws (a drawn pair's line requested ahead from
+  // 2^15 pairs on): rows[2 i], rows[2 i + 1] must be the rows of pair order[i] for every entry
+  // of both streams, and the entries past the order untouched.
+  struct shape {
+    std::int64_t G, n;
+    bool constant_half;  // half of the groups constant: the fill stream draws zero-weight pairs
+  };
+  for (const shape sh : {shape{40, 8, true}, shape{8192, 16, false}, shape{8192, 16, true}}) {
+    CAPTURE(sh.G);
+    CAPTURE(sh.constant_half);
+    std::mt19937_64 rng(static_cast<std::uint64_t>(sh.G));
+    std::vector<float> r = test::random_rewards<float>(rng, static_cast<std::size_t>(sh.G * sh.n),
+                                                       test::reward_kind::graded);
+    if (sh.constant_half)
+      for (std::size_t i = 0; i < r.size() / 2; ++i)
+        r[i] = 1.0f;
+    const sr::uniform_groups groups{sh.G, sh.n};
+    sr::pipeline_config c;
+    c.shuffle.on_short = sr::short_policy::fill;
+    c.shuffle.per_round = sh.G * sh.n / 4 * 3 / 4;  // 3/4 of the K = G n / 4 pairs
+    const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, sh.G * sh.n, c);
+    buffers<float> b(sizes);
+    b.rows.resize(b.rows.size() + 6, -3);
+    sr::pipeline_workspace<float> ws;
+    const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, b.out());
+    CHECK((s.shuffle.nonzero_pairs < s.shuffle.per_round) == sh.constant_half);
+    CHECK(s.shuffle.size == sizes.order);
+    std::int64_t wrong = 0;
+    for (std::int64_t i = 0; i < s.shuffle.size; ++i) {
+      const auto j = static_cast<std::size_t>(b.order[static_cast<std::size_t>(i)]);
+      wrong += b.rows[static_cast<std::size_t>(2 * i)] != b.pairs[2 * j] ||
+               b.rows[static_cast<std::size_t>(2 * i + 1)] != b.pairs[2 * j + 1];
+    }
+    CHECK(wrong == 0);
+    for (std::size_t i = static_cast<std::size_t>(2 * s.shuffle.size); i < b.rows.size(); ++i)
+      CHECK(b.rows[i] == -3);
+  }
+}
+
 TEST_CASE("pipeline: a reused workspace allocates nothing after the first call") {
   std::mt19937_64 rng(32);
   const std::int64_t G = 512, n = 16;

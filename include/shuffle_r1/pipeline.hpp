@@ -262,27 +262,14 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     order = b.order.data();
   }
   b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
+  // The training rows are gathered as the pairs are drawn: a drawn pair's line is requested
+  // with the draw's table lookups (from 2^15 pairs, 512 KiB, beyond L2; a hint, no effect on
+  // results), instead of a second pass of random reads over the order.
+  detail::cpu::row_gather gather;
+  if (!out.rows.empty()) gather = {pairs, out.rows.data(), K >= (std::int64_t{1} << 15)};
   sum.shuffle.extra_phases = detail::cpu::shuffle_kernel(
       K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds, sum.shuffle.per_round, config.shuffle,
-      b.shuffle, order, b.used.data());
-  const std::int64_t n_order = sum.shuffle.size;
-  if (!out.rows.empty()) {
-    // A gather of 16-byte pairs (one load and one store each). From 2^15 pairs on (512 KiB,
-    // beyond L2) the lines are requested `ahead` draws early (a hint; no effect on results).
-    std::int64_t* rows = out.rows.data();
-    const auto copy_pair = [&](std::int64_t i) {
-      std::memcpy(rows + 2 * i, pairs + 2 * order[i], 2 * sizeof(std::int64_t));
-    };
-    constexpr std::int64_t ahead = 32;
-    std::int64_t i = 0;
-    if (K >= (std::int64_t{1} << 15))
-      for (; i + ahead < n_order; ++i) {
-        detail::cpu::prefetch(pairs + 2 * order[i + ahead]);
-        copy_pair(i);
-      }
-    for (; i < n_order; ++i)
-      copy_pair(i);
-  }
+      b.shuffle, order, b.used.data(), gather);
   for (const std::uint64_t w : b.used)
     sum.distinct_pairs_used += detail::popcount64(w);
   // memcpy with a count of 0 still needs valid pointers (an empty vector's data() may be null).

@@ -651,6 +651,23 @@ inline void resolve_batch(const mass_table& t, const std::uint64_t (*w)[draw_bat
   resolve_batch_portable(t, w, drawn);
 }
 
+/// The training rows of the drawn pairs, written as they are drawn (run_pipeline): entry i of
+/// a stream's order (pair j) puts rows pairs[2 j], pairs[2 j + 1] at rows[2 i], rows[2 i + 1].
+/// Empty (rows null): nothing. `ahead`: request each drawn pair's line before the filter reads
+/// it (tables beyond L2).
+struct row_gather {
+  const std::int64_t* pairs = nullptr;
+  std::int64_t* rows = nullptr;
+  bool ahead = false;
+  void put(std::int64_t i, std::int64_t j) const noexcept {
+    if (rows) std::memcpy(rows + 2 * i, pairs + 2 * j, 2 * sizeof(std::int64_t));
+  }
+  /// The gather of the entries from `offset` on.
+  row_gather from(std::int64_t offset) const noexcept {
+    return {pairs, rows ? rows + 2 * offset : nullptr, ahead};
+  }
+};
+
 /// One stream of a round: draws `needed` distinct pairs of positive mass in `base` (all of
 /// which must be untaken), appending them to out. Returns the number of extra phases.
 /// Draw d of a phase uses word d % 2 of Philox block d / 2 (draw_block); draws are computed in
@@ -659,7 +676,7 @@ inline void resolve_batch(const mass_table& t, const std::uint64_t (*w)[draw_bat
 inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, mass_table base,
                                     std::int64_t needed, std::uint64_t seed, std::uint32_t step,
                                     std::uint32_t round, rng_stream stream, shuffle_scratch& s,
-                                    std::int64_t* out) {
+                                    std::int64_t* out, row_gather rows = {}) {
   std::uint64_t* taken = s.taken.data();
   std::int64_t got = 0;
   mass_table table = base;
@@ -674,6 +691,9 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
       resolve_batch(table, words, drawn);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
+      if (rows.ahead)
+        for (int i = 0; i < n; ++i)
+          prefetch(rows.pairs + 2 * drawn[i]);
       if (needed - got >= n) {
         // The batch cannot complete the stream: no early exit, and no branch on whether a draw
         // is new (that branch is unpredictable); a repeat's store is overwritten by the next
@@ -685,6 +705,7 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
           const std::uint64_t old = word;
           word = old | bit;
           out[got] = j;
+          rows.put(got, j);
           got += static_cast<std::int64_t>((old & bit) == 0);
         }
         continue;
@@ -695,6 +716,7 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
         const std::uint64_t bit = std::uint64_t{1} << (j & 63);
         if (word & bit) continue;
         word |= bit;
+        rows.put(got, j);
         out[got++] = j;
         if (got == needed) break;
       }
@@ -733,7 +755,8 @@ inline void reserve_shuffle(std::int64_t K, bool fill, shuffle_scratch& s) {
 /// in any round are set in it (each round's bitmap of taken pairs, ORed in).
 inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::int64_t S,
                                    std::int64_t T_eff, const shuffle_options& o, shuffle_scratch& s,
-                                   std::int64_t* order, std::uint64_t* used = nullptr) {
+                                   std::int64_t* order, std::uint64_t* used = nullptr,
+                                   row_gather rows = {}) {
   std::int64_t extra = 0;
   if (T_eff == 0) return 0;
   const mass_table base = build_table(s.mass.data(), K, nullptr, s.cum, s.guide);
@@ -759,10 +782,11 @@ inline std::int64_t shuffle_kernel(std::int64_t K, std::int64_t nonzero, std::in
     const auto round = static_cast<std::uint32_t>(r);
     if (weighted > 0)
       extra += sample_distinct(s.mass.data(), K, base, weighted, o.seed, step, round,
-                               rng_stream::abs_weighted, s, out);
+                               rng_stream::abs_weighted, s, out, rows.from(r * T_eff));
     if (T_eff > weighted)
-      extra += sample_distinct(s.fill_mass.data(), K, fill_table, T_eff - weighted, o.seed, step,
-                               round, rng_stream::abs_fill, s, out + weighted);
+      extra +=
+          sample_distinct(s.fill_mass.data(), K, fill_table, T_eff - weighted, o.seed, step, round,
+                          rng_stream::abs_fill, s, out + weighted, rows.from(r * T_eff + weighted));
     if (used)
       for (std::size_t w = 0; w < s.taken.size(); ++w)
         used[w] |= s.taken[w];
