@@ -144,22 +144,17 @@ TEST_CASE("alloc failure: shuffle_pairs writes nothing, extra phases and fill in
 }
 
 TEST_CASE("alloc failure: run_pipeline writes nothing") {
-  // on_short = fill: the pipeline writes the views directly, after sizing every buffer. With
-  // `constant`, most groups have zero-weight pairs, so that the fill stream's tables are built.
-  for (const bool constant : {false, true}) {
-    CAPTURE(constant);
-    const std::int64_t G = 50, n = 8;
-    std::vector<float> r(static_cast<std::size_t>(G * n));
-    sr::synthetic_rewards(G, n, 9, sr::host_span<float>(r));
-    if (constant)
-      for (std::size_t i = 0; i < r.size() * 3 / 4; ++i)
-        r[i] = 0.5f;
-    const sr::uniform_groups groups{G, n};
+  // on_short = fill: the pipeline writes the views directly, after sizing every buffer.
+  // Variant 1: most groups have zero-weight pairs, so that the fill stream's tables are built.
+  // Variant 2: a ragged layout with a group of 100 rows (the sort buffer of PTS and the
+  // normalization's large-group buffers) and no out.order (the order is kept in the workspace).
+  const auto check = [](const auto& groups, std::vector<float> r, bool constant, bool ragged) {
+    const auto B = static_cast<std::int64_t>(r.size());
     sr::pipeline_config c;
     c.shuffle.on_short = sr::short_policy::fill;
     c.shuffle.rounds = 4;
-    c.shuffle.per_round = G;  // K = 2G pairs; with `constant`, fewer than G have weight > 0
-    const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, G * n, c);
+    c.shuffle.per_round = 50;  // K >= 100 pairs; with `constant`, fewer than 50 have weight > 0
+    const sr::pipeline_sizes sizes = sr::plan_pipeline(groups, B, c);
     struct outputs {
       std::vector<float> adv, w;
       std::vector<std::int64_t> pairs, order, rows;
@@ -170,13 +165,14 @@ TEST_CASE("alloc failure: run_pipeline writes nothing") {
       }
     };
     const auto make = [&] {
-      return outputs{std::vector<float>(static_cast<std::size_t>(sizes.rows), -5.0f),
-                     std::vector<float>(static_cast<std::size_t>(sizes.pairs), -5.0f),
-                     std::vector<std::int64_t>(static_cast<std::size_t>(2 * sizes.pairs), -5),
-                     std::vector<std::int64_t>(static_cast<std::size_t>(sizes.order), -5),
-                     std::vector<std::int64_t>(static_cast<std::size_t>(sizes.training_rows), -5),
-                     std::vector<double>(static_cast<std::size_t>(G), -5.0),
-                     std::vector<double>(static_cast<std::size_t>(G), -5.0)};
+      const auto n = [](std::int64_t x) { return static_cast<std::size_t>(x); };
+      return outputs{std::vector<float>(n(sizes.rows), -5.0f),
+                     std::vector<float>(n(sizes.pairs), -5.0f),
+                     std::vector<std::int64_t>(n(2 * sizes.pairs), -5),
+                     std::vector<std::int64_t>(ragged ? 0 : n(sizes.order), -5),
+                     std::vector<std::int64_t>(n(sizes.training_rows), -5),
+                     std::vector<double>(n(sizes.groups), -5.0),
+                     std::vector<double>(n(sizes.groups), -5.0)};
     };
     const outputs fresh = make();
     outputs expected = make(), got = make();
@@ -187,6 +183,7 @@ TEST_CASE("alloc failure: run_pipeline writes nothing") {
       sr::pipeline_workspace<float> ws;
       const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, view(expected));
       CHECK((s.shuffle.nonzero_pairs < s.shuffle.per_round) == constant);
+      CHECK(ws.buffers().advantages.empty());  // the direct path
     }
     const int failures = fail_every_allocation(
         [&] {
@@ -195,6 +192,25 @@ TEST_CASE("alloc failure: run_pipeline writes nothing") {
         },
         [&] { got = fresh; }, [&] { return got == fresh; }, [&] { return got == expected; });
     CHECK(failures > 0);
+  };
+  const std::int64_t G = 50, n = 8;
+  std::vector<float> r(static_cast<std::size_t>(G * n));
+  sr::synthetic_rewards(G, n, 9, sr::host_span<float>(r));
+  SUBCASE("uniform") {
+    check(sr::uniform_groups{G, n}, r, false, false);
+  }
+  SUBCASE("uniform, mostly constant") {
+    for (std::size_t i = 0; i < r.size() * 3 / 4; ++i)
+      r[i] = 0.5f;
+    check(sr::uniform_groups{G, n}, r, true, false);
+  }
+  SUBCASE("ragged with a group of 100 rows, no out.order") {
+    std::vector<std::int64_t> offsets;
+    for (std::int64_t g = 0; g <= G; ++g)
+      offsets.push_back(g * n + (g == G ? 92 : 0));
+    std::vector<float> rr(static_cast<std::size_t>(offsets.back()));
+    sr::synthetic_rewards(1, offsets.back(), 9, sr::host_span<float>(rr));
+    check(sr::ragged_groups{offsets}, rr, false, true);
   }
 }
 

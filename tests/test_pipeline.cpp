@@ -227,6 +227,9 @@ TEST_CASE_TEMPLATE("pipeline: the direct and the staged outputs are the same bit
   sr::pipeline_workspace<T> ws;
   const auto s = sr::run_pipeline(sr::cpu, r, groups, c, ws, want.out());
   CHECK(s.shuffle.size == sizes.order);
+  // which path a call took shows in the workspace: the direct path only reserves the staging
+  const auto staged = [&ws] { return !ws.buffers().advantages.empty(); };
+  CHECK_FALSE(staged());
   // the direct path wrote what the three stages composed give
   std::vector<T> adv(r.size());
   sr::normalize_advantages(sr::cpu, r, groups, adv, c.advantage);
@@ -245,6 +248,7 @@ TEST_CASE_TEMPLATE("pipeline: the direct and the staged outputs are the same bit
     e.shuffle.on_short = sr::short_policy::error;
     buffers<T> got(sizes);
     (void)sr::run_pipeline(sr::cpu, r, groups, e, ws, got.out());
+    CHECK(staged());
     same(got);
   }
   SUBCASE("advantages written over the rewards: staged") {
@@ -252,7 +256,33 @@ TEST_CASE_TEMPLATE("pipeline: the direct and the staged outputs are the same bit
     got.advantages = r;
     (void)sr::run_pipeline(sr::cpu, sr::host_span<const T>(got.advantages), groups, c, ws,
                            got.out());
+    CHECK(staged());
     same(got);
+  }
+  SUBCASE("pairs written over the layout's rows: staged") {
+    // An indexed layout (the identity) whose rows array is also out.pairs (keep ratio 1: 2K =
+    // B entries): PTS reads the layout after normalization has written, so this call stages.
+    sr::pipeline_config k = c;
+    k.pairs.keep_ratio = 1.0;
+    std::vector<std::int64_t> offsets, rows(r.size());
+    for (std::int64_t g = 0; g <= G; ++g)
+      offsets.push_back(g * n);
+    std::iota(rows.begin(), rows.end(), 0);
+    const sr::indexed_groups indexed{offsets, rows};
+    const auto ks = sr::plan_pipeline(indexed, G * n, k);
+    REQUIRE(2 * ks.pairs == G * n);
+    buffers<T> direct(ks), over(ks);
+    (void)sr::run_pipeline(sr::cpu, r, indexed, k, ws, direct.out());
+    CHECK_FALSE(staged());
+    sr::pipeline_outputs<T> o = over.out();
+    o.pairs = rows;
+    (void)sr::run_pipeline(sr::cpu, r, indexed, k, ws, o);
+    CHECK(staged());
+    CHECK(rows == direct.pairs);
+    CHECK(over.advantages == direct.advantages);
+    CHECK(over.weights == direct.weights);
+    CHECK(over.order == direct.order);
+    CHECK(over.rows == direct.rows);
   }
   SUBCASE("a fresh workspace, each view alone") {
     buffers<T> got(sizes);
@@ -278,6 +308,7 @@ TEST_CASE_TEMPLATE("pipeline: the direct and the staged outputs are the same bit
     CHECK_FALSE(sr::detail::cpu::late_checks_cannot_fail<T>(m, static_cast<double>(big)));
     buffers<T> got(sizes);
     (void)sr::run_pipeline(sr::cpu, rb, groups, m, ws, got.out());
+    CHECK(staged());
     std::vector<T> a(rb.size()), w(static_cast<std::size_t>(sizes.pairs));
     std::vector<std::int64_t> p(static_cast<std::size_t>(2 * sizes.pairs));
     sr::normalize_advantages(sr::cpu, rb, groups, a, m.advantage);

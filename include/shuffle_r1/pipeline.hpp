@@ -173,9 +173,10 @@ pipeline_sizes plan_pipeline(const Layout& groups, std::int64_t rows,
 ///         written, so on a throw `out` is untouched.
 /// @par Memory The results are staged in the workspace and copied to `out` after the last
 ///      check, except when no later check can fail (on_short shrink or fill, and weights
-///      bounded by the rewards' magnitude: late_checks_cannot_fail) and the views and the
-///      rewards do not overlap: then they are written to `out` directly. Views may overlap the
-///      rewards (for example advantages written over them); the results are the same bits.
+///      bounded by the rewards' magnitude: late_checks_cannot_fail) and the views overlap
+///      neither each other, nor the rewards, nor the layout's arrays: then they are written to
+///      `out` directly. Either way the results are the same bits (advantages may, for example,
+///      be written over the rewards: that call is staged).
 /// @par Empty input B = 0 gives K = 0 and an empty order.
 /// @par Determinism As the three stages: bit-identical for the same inputs, seed and step.
 /// @par Complexity O(B + K + S*T) time for groups of at most 64 rows; O(B) workspace memory.
@@ -215,24 +216,36 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
   //    caller's views directly, after every buffer is sized (an allocation that fails must
   //    find nothing written either).
   pipeline_summary sum;
-  const bool direct =
-      detail::cpu::late_checks_cannot_fail<T>(config, max_abs) &&
-      detail::cpu::bytes_disjoint(
-          {detail::cpu::bytes_of(rewards), detail::cpu::bytes_of(out.advantages),
-           detail::cpu::bytes_of(out.pairs), detail::cpu::bytes_of(out.pair_weights),
-           detail::cpu::bytes_of(out.order), detail::cpu::bytes_of(out.rows)});
-  // Every buffer is sized on both paths, so that a workspace that served one path allocates
-  // nothing on the other.
+  // The layout's arrays are read until PTS ends: they may not overlap a direct output either.
+  const std::size_t layout_words =
+      L.offsets ? static_cast<std::size_t>(L.groups + 1) : std::size_t{0};
+  const std::size_t layout_rows = L.rows ? static_cast<std::size_t>(B) : std::size_t{0};
+  const bool direct = detail::cpu::late_checks_cannot_fail<T>(config, max_abs) &&
+                      detail::cpu::bytes_disjoint({detail::cpu::bytes_of(rewards),
+                                                   detail::cpu::bytes_of(out.advantages),
+                                                   detail::cpu::bytes_of(out.pairs),
+                                                   detail::cpu::bytes_of(out.pair_weights),
+                                                   detail::cpu::bytes_of(out.order),
+                                                   detail::cpu::bytes_of(out.rows),
+                                                   {L.offsets, layout_words * sizeof(std::int64_t)},
+                                                   {L.rows, layout_rows * sizeof(std::int64_t)}});
+  // Every buffer is sized (or reserved) on both paths, so that a workspace that served one path
+  // allocates nothing on the other; a staging buffer the direct path does not use is only
+  // reserved (not filled).
   const auto target = [direct](auto view, auto& staging, std::int64_t n) {
+    if (direct && !view.empty()) {
+      staging.reserve(static_cast<std::size_t>(n));
+      return view.data();
+    }
     staging.resize(static_cast<std::size_t>(n));
-    return direct && !view.empty() ? view.data() : staging.data();
+    return staging.data();
   };
   T* const adv = target(out.advantages, b.advantages, B);
   std::int64_t* const pairs = target(out.pairs, b.pairs, 2 * K);
   T* const weights = target(out.pair_weights, b.weights, K);
   detail::cpu::size_pairs_scratch(L.largest(), b.pairs_s);
   detail::cpu::reserve_shuffle(K, config.shuffle.on_short == short_policy::fill, b.shuffle);
-  b.order.reserve(static_cast<std::size_t>(max_order));
+  if (out.order.empty()) b.order.reserve(static_cast<std::size_t>(max_order));
   b.used.reserve(static_cast<std::size_t>((K + 63) / 64));
   detail::cpu::norm_plan plan;
   plan.kind = config.advantage.kind;

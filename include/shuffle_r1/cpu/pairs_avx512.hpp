@@ -337,6 +337,7 @@ inline constexpr weight_lanes kWeightLanes{};
 template <pair_weight W>
 SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::int64_t M,
                                                 __m512i begin, std::int64_t* out, float* w) {
+  if (M == 0) return;
   if (M <= 4) {
     const int m = static_cast<int>(M);
     __m512i x[8];
