@@ -275,28 +275,20 @@ pipeline_summary run_pipeline(cpu_policy, host_span<const T> rewards, const Layo
     order = b.order.data();
   }
   b.used.assign(static_cast<std::size_t>((K + 63) / 64), 0);
-  // Below 2^20 pairs (16 MiB of them) the training rows are gathered as the pairs are drawn:
-  // a drawn pair's line is requested with the draw's table lookups (from 2^15 pairs, 512 KiB,
-  // beyond L2; a hint, no effect on results), instead of a second pass of random reads over
-  // the order (65536 x 16: 3151 -> 2914 us, A/B minima). Beyond, the pairs come from DRAM
-  // and those requests come too late: a separate pass that requests its lines `ahead` entries
-  // early is faster (1048576 x 16: 145 -> 127 ms).
+  // Below 2^20 pairs (16 MiB of them) the training rows are gathered as the pairs are drawn
+  // (row_gather; a drawn pair's line is requested with the draw's table lookups beyond L2),
+  // instead of a second pass of random reads over the order (65536 x 16: 3151 -> 2914 us, A/B
+  // minima). Beyond, the pairs come from DRAM and those requests come too late: the separate
+  // pass, which requests its lines further ahead, is faster (1048576 x 16: 145 -> 127 ms).
   constexpr std::int64_t fused_gather_pairs = std::int64_t{1} << 20;
+  const bool fused = K < fused_gather_pairs;
   detail::cpu::row_gather gather;
-  if (!out.rows.empty() && K < fused_gather_pairs)
-    gather = {pairs, out.rows.data(), K >= (std::int64_t{1} << 15)};
+  if (!out.rows.empty() && fused) gather = {pairs, out.rows.data()};
   sum.shuffle.extra_phases = detail::cpu::shuffle_kernel(
       K, sum.shuffle.nonzero_pairs, sum.shuffle.rounds, sum.shuffle.per_round, config.shuffle,
       b.shuffle, order, b.used.data(), gather);
-  if (!out.rows.empty() && K >= fused_gather_pairs) {
-    std::int64_t* rows = out.rows.data();
-    const std::int64_t n_order = sum.shuffle.size;
-    constexpr std::int64_t ahead = 32;
-    for (std::int64_t i = 0; i < n_order; ++i) {
-      if (i + ahead < n_order) detail::cpu::prefetch(pairs + 2 * order[i + ahead]);
-      std::memcpy(rows + 2 * i, pairs + 2 * order[i], 2 * sizeof(std::int64_t));
-    }
-  }
+  if (!out.rows.empty() && !fused)
+    detail::cpu::gather_rows(pairs, K, order, sum.shuffle.size, out.rows.data());
   for (const std::uint64_t w : b.used)
     sum.distinct_pairs_used += detail::popcount64(w);
   // memcpy with a count of 0 still needs valid pointers (an empty vector's data() may be null).

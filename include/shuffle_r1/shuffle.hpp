@@ -142,10 +142,8 @@ inline void pairs_to_rows(cpu_policy, host_span<const std::int64_t> pairs,
     if (order[i] < 0 || order[i] >= K)
       detail::fail(errc::invalid_argument, fn, "order[", i, "] = ", order[i], " is outside [0, ", K,
                    ")");
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    rows[2 * i] = pairs[static_cast<std::size_t>(2 * order[i])];
-    rows[2 * i + 1] = pairs[static_cast<std::size_t>(2 * order[i] + 1)];
-  }
+  detail::cpu::gather_rows(pairs.data(), K, order.data(), static_cast<std::int64_t>(order.size()),
+                           rows.data());
 }
 
 }  // namespace shuffle_r1

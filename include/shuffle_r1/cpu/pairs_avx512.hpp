@@ -342,14 +342,12 @@ SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::in
     const int m = static_cast<int>(M);
     __m512i x[8];
     __m256 q[4];
-    for (int k = 0; k < 4; ++k) {
-      x[2 * k] = x[2 * k + 1] = _mm512_setzero_si512();
-      q[k] = _mm256_setzero_ps();
-    }
-    for (int k = 0; k < m; ++k) {
-      x[2 * k] = key_rows(v[k], begin);
-      x[2 * k + 1] = key_rows(v[n - 1 - k], begin);
-      if (w) q[k] = _mm512_maskz_cvtpd_ps(all, key_weights<W>(v[k], v[n - 1 - k]));
+    for (int k = 0; k < 4; ++k) {  // registers past the M pairs are zeros, never stored
+      const bool kept_pair = k < m;
+      x[2 * k] = kept_pair ? key_rows(v[k], begin) : _mm512_setzero_si512();
+      x[2 * k + 1] = kept_pair ? key_rows(v[n - 1 - k], begin) : _mm512_setzero_si512();
+      q[k] = kept_pair && w ? _mm512_maskz_cvtpd_ps(all, key_weights<W>(v[k], v[n - 1 - k]))
+                            : _mm256_setzero_ps();
     }
     transpose8(x);  // lane 2 k + h of x[g]: group g's pair k, hi (h = 0) or lo row
     const auto rows = static_cast<__mmask8>((1u << (2 * m)) - 1);

@@ -651,20 +651,41 @@ inline void resolve_batch(const mass_table& t, const std::uint64_t (*w)[draw_bat
   resolve_batch_portable(t, w, drawn);
 }
 
+/// Training rows of pair j at rows[2 i], rows[2 i + 1]: its hi and lo rows (pairs[2 j],
+/// pairs[2 j + 1]), copied as one 16-byte block.
+inline void put_pair_rows(std::int64_t* rows, std::int64_t i, const std::int64_t* pairs,
+                          std::int64_t j) noexcept {
+  std::memcpy(rows + 2 * i, pairs + 2 * j, 2 * sizeof(std::int64_t));
+}
+
+/// rows[2 i .. 2 i + 2) = the rows of pair order[i] for i < n (pairs_to_rows and run_pipeline;
+/// order entries in [0, K), checked by the caller). For K of 2^15 pairs or more (512 KiB,
+/// beyond L2) each pair's line is requested `ahead` entries early (a hint; no effect on
+/// results).
+inline void gather_rows(const std::int64_t* pairs, std::int64_t K, const std::int64_t* order,
+                        std::int64_t n, std::int64_t* rows) noexcept {
+  constexpr std::int64_t ahead = 32;
+  std::int64_t i = 0;
+  if (K >= (std::int64_t{1} << 15))
+    for (; i + ahead < n; ++i) {
+      prefetch(pairs + 2 * order[i + ahead]);
+      put_pair_rows(rows, i, pairs, order[i]);
+    }
+  for (; i < n; ++i)
+    put_pair_rows(rows, i, pairs, order[i]);
+}
+
 /// The training rows of the drawn pairs, written as they are drawn (run_pipeline): entry i of
-/// a stream's order (pair j) puts rows pairs[2 j], pairs[2 j + 1] at rows[2 i], rows[2 i + 1].
-/// Empty (rows null): nothing. `ahead`: request each drawn pair's line before the filter reads
-/// it (tables beyond L2).
+/// a stream's order (pair j) gets pair j's rows (put_pair_rows). Empty (rows null): nothing.
 struct row_gather {
   const std::int64_t* pairs = nullptr;
   std::int64_t* rows = nullptr;
-  bool ahead = false;
   void put(std::int64_t i, std::int64_t j) const noexcept {
-    if (rows) std::memcpy(rows + 2 * i, pairs + 2 * j, 2 * sizeof(std::int64_t));
+    if (rows) put_pair_rows(rows, i, pairs, j);
   }
   /// The gather of the entries from `offset` on.
   row_gather from(std::int64_t offset) const noexcept {
-    return {pairs, rows ? rows + 2 * offset : nullptr, ahead};
+    return {pairs, rows ? rows + 2 * offset : nullptr};
   }
 };
 
@@ -684,6 +705,8 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
   const philox_key key = philox_key_from_seed(seed);
   std::uint64_t words[2][draw_batch / 2];
   std::int64_t drawn[draw_batch];
+  // Pairs beyond L2, as the tables' own requests (batch_starts).
+  const bool gather_ahead = rows.rows && base.gbits >= prefetch_gbits;
   while (got < needed) {
     const std::int64_t limit = phase_draw_limit(needed - got);
     const std::uint32_t c1 = (static_cast<std::uint32_t>(stream) << 24) | phase;
@@ -691,7 +714,7 @@ inline std::int64_t sample_distinct(const std::uint64_t* mass, std::int64_t K, m
       draw_words(key, c1, round, step, static_cast<std::uint32_t>(d0 >> 1), words);
       resolve_batch(table, words, drawn);
       const int n = static_cast<int>(std::min<std::int64_t>(draw_batch, limit - d0));
-      if (rows.ahead)
+      if (gather_ahead)  // each drawn pair's line, requested before the filter reads it
         for (int i = 0; i < n; ++i)
           prefetch(rows.pairs + 2 * drawn[i]);
       if (needed - got >= n) {
