@@ -388,7 +388,29 @@ SHUFFLE_R1_AVX512 std::int64_t pairs_network_avx512(const float* adv, const host
   float gathered[8][8 * H];
   kept_by_size kept{o};
   std::int64_t k_out = 0;
-  for (std::int64_t g0 = 0; g0 < L.groups; g0 += 8) {
+  std::int64_t g0 = 0;
+  if (!L.rows && L.uniform == 8 * H) {
+    // Full blocks of groups of exactly 8 H rows (the common case): the group starts are
+    // arithmetic, and the emission reads the sorted keys at compile-time positions, so that they
+    // stay in registers.
+    constexpr int N = 8 * H;
+    const std::int64_t M = kept(N);
+    const __m512i step = _mm512_set1_epi64(8 * N);
+    __m512i begin = _mm512_setr_epi64(0, N, 2 * N, 3 * N, 4 * N, 5 * N, 6 * N, 7 * N);
+    const float* a[8];
+    const int n[8] = {N, N, N, N, N, N, N, N};
+    for (; g0 + 8 <= L.groups; g0 += 8) {
+      for (int g = 0; g < 8; ++g)
+        a[g] = adv + (g0 + g) * N;
+      __m512i v[N];
+      avx512::sort_eight_groups<H>(a, n, v);
+      avx512::emit_eight_groups<W, N>(v, N, M, begin, pairs + 2 * k_out,
+                                      weights ? weights + k_out : nullptr);
+      k_out += 8 * M;
+      begin = _mm512_add_epi64(begin, step);
+    }
+  }
+  for (; g0 < L.groups; g0 += 8) {
     const float* a[8];
     int n[8];
     alignas(64) std::int64_t begin[8];

@@ -10,9 +10,10 @@
 /// bit-identical outputs.
 ///
 /// Further down: the sorting network of pairs_avx2.hpp over eight float groups of up to 16
-/// rows at a time, with the 64-bit keys in 512-bit registers and a compare-exchange of two
-/// instructions (AVX-512 has 64-bit minimum and maximum). It needs no pass 2, and computes the
-/// weights in double lanes with pair_weight_of's operations (the same bits as the function).
+/// rows at a time, with 64-bit keys of the same order in 512-bit registers (their order word is
+/// made in three instructions, order_ints) and a compare-exchange of two instructions (AVX-512
+/// has 64-bit minimum and maximum). It needs no pass 2, and computes the weights in double
+/// lanes with pair_weight_of's operations (the same bits as the function).
 #pragma once
 
 #ifndef SHUFFLE_R1_CONFIG_INCLUDED
@@ -208,8 +209,9 @@ SHUFFLE_R1_AVX512_CD inline void rank16_conflict(const float* a, int n, std::int
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float groups of at most 16 rows, eight groups at a time: avx2::sort_four_groups' keys and
-// network (pairs_avx2.hpp) in 512-bit registers. Lane g of register s holds key s of group g.
+// Float groups of at most 16 rows, eight groups at a time: avx2::sort_four_groups' network
+// (pairs_avx2.hpp) in 512-bit registers, over keys of the same order (descending advantage,
+// ties in ascending row). Lane g of register s holds key s of group g.
 
 namespace avx512 {
 
@@ -217,23 +219,52 @@ namespace avx512 {
 /// unmasked forms of these intrinsics warn, -Wmaybe-uninitialized, as in draw_words_avx512).
 inline constexpr __mmask8 all = 0xFF;
 
-/// The keys of rows 8 h .. 8 h + 7 of a group of n rows at a (only rows < n are read), in row
-/// order: (ord(a) << 32) | (2^32 - 1 - row), or avx2::no_row_key past the group's end.
-SHUFFLE_R1_AVX512_INLINE __m512i row_keys(const float* a, int n, int h) {
-  const __m256i row =
-      _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * h));
-  const __mmask8 valid = _mm256_cmpgt_epi32_mask(_mm256_set1_epi32(n), row);
-  // -0 becomes +0 by its bit pattern, as in avx2::row_keys (lanes not loaded read as +0)
-  const __m256i loaded = _mm256_castps_si256(_mm256_maskz_loadu_ps(valid, a + 8 * h));
-  const __m256i bits = _mm256_maskz_mov_epi32(
-      _mm256_cmpneq_epi32_mask(loaded, _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min())),
-      loaded);
-  const __m256i ord = _mm256_xor_si256(
-      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7FFFFFFF)));
+/// Signed integers of the same order as the floats of `bits` (16 lanes; finite values): the
+/// magnitude bits m for a positive float, -m for a negative one. Both zeros map to 0, so that
+/// the two zeros, equal as floats, give equal keys up to the row; |result| is the magnitude's
+/// bit pattern (abs_key_values). Three instructions, against five for flipping the magnitude
+/// bits of negatives and mapping -0 to +0 separately.
+SHUFFLE_R1_AVX512_INLINE __m512i order_ints(__m512i bits) {
+  const __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+  return _mm512_mask_sub_epi32(magnitude, _mm512_movepi32_mask(bits), _mm512_setzero_si512(),
+                               magnitude);
+}
+
+/// Low words of the keys of rows 0..15: 2^32 - 1 - row.
+SHUFFLE_R1_AVX512_INLINE __m512i row_words() {
+  return _mm512_setr_epi32(~0, ~1, ~2, ~3, ~4, ~5, ~6, ~7, ~8, ~9, ~10, ~11, ~12, ~13, ~14, ~15);
+}
+
+/// The keys of the rows of a group of n <= 8 rows at a (only rows < n are read), in row order:
+/// (order_ints(a) << 32) | (2^32 - 1 - row), or avx2::no_row_key past the group's end.
+SHUFFLE_R1_AVX512_INLINE __m512i group_keys8(const float* a, int n) {
+  const auto valid = static_cast<__mmask8>(n >= 8 ? 0xFF : (1u << n) - 1u);
+  const __m256i bits = _mm256_maskz_loadu_epi32(valid, a);
+  const __m256i magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i ord = _mm256_mask_sub_epi32(magnitude, _mm256_movepi32_mask(bits),
+                                            _mm256_setzero_si256(), magnitude);  // order_ints
   const __m512i high = _mm512_maskz_slli_epi64(all, _mm512_maskz_cvtepi32_epi64(all, ord), 32);
-  const __m512i low =
-      _mm512_maskz_cvtepu32_epi64(all, _mm256_xor_si256(row, _mm256_set1_epi32(-1)));
+  const __m512i low = _mm512_setr_epi64(0xFFFFFFFFll, 0xFFFFFFFEll, 0xFFFFFFFDll, 0xFFFFFFFCll,
+                                        0xFFFFFFFBll, 0xFFFFFFFAll, 0xFFFFFFF9ll, 0xFFFFFFF8ll);
   return _mm512_mask_or_epi64(_mm512_set1_epi64(avx2::no_row_key), valid, high, low);
+}
+
+/// The keys of the rows of a group of n <= 16 rows at a (only rows < n are read), as
+/// group_keys8's, in two registers: k[0] holds rows 0 1 4 5 8 9 12 13, k[1] rows 2 3 6 7 10 11
+/// 14 15 (the interleaves stay within 128-bit lanes; the order of a group's keys does not
+/// matter to the network, since each key carries its row).
+SHUFFLE_R1_AVX512_INLINE void group_keys16(const float* a, int n, __m512i& k0, __m512i& k1) {
+  const auto valid = static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u);
+  const __m512i ord = order_ints(_mm512_maskz_loadu_epi32(valid, a));
+  k0 = _mm512_maskz_unpacklo_epi32(0xFFFF, row_words(), ord);
+  k1 = _mm512_maskz_unpackhi_epi32(0xFFFF, row_words(), ord);
+  if (n >= 16) return;
+  const __m512i none = _mm512_set1_epi64(avx2::no_row_key);
+  const __m512i rows0 = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13);
+  const __m512i count = _mm512_set1_epi64(n);
+  k0 = _mm512_mask_mov_epi64(none, _mm512_cmplt_epi64_mask(rows0, count), k0);
+  k1 = _mm512_mask_mov_epi64(
+      none, _mm512_cmplt_epi64_mask(_mm512_add_epi64(rows0, _mm512_set1_epi64(2)), count), k1);
 }
 
 /// In-place transpose of eight registers of eight 64-bit lanes: lane j of x[i] <-> lane i of
@@ -275,12 +306,15 @@ SHUFFLE_R1_AVX512_INLINE void sort_keys(__m512i* v, std::index_sequence<I...>) {
 template <int H>
 SHUFFLE_R1_AVX512_INLINE void sort_eight_groups(const float* const* a, const int* n, __m512i* v) {
   constexpr int N = 8 * H;
-  for (int h = 0; h < H; ++h) {
-    __m512i* x = v + 8 * h;
+  if constexpr (H == 1) {
     for (int g = 0; g < 8; ++g)
-      x[g] = row_keys(a[g], n[g], h);
-    transpose8(x);  // lane g of v[8 h + l] = key of row 8 h + l of group g
+      v[g] = group_keys8(a[g], n[g]);
+  } else {
+    for (int g = 0; g < 8; ++g)
+      group_keys16(a[g], n[g], v[g], v[8 + g]);
   }
+  for (int h = 0; h < H; ++h)
+    transpose8(v + 8 * h);  // lane g of v[8 h + l]: key slot 8 h + l of group g
   sort_keys<N>(v, std::make_index_sequence<avx2::merge_network<N>::size>{});
 }
 
@@ -290,13 +324,11 @@ SHUFFLE_R1_AVX512_INLINE __m512i key_rows(__m512i key, __m512i begin) {
   return _mm512_add_epi64(begin, _mm512_xor_si512(_mm512_and_si512(key, low32), low32));
 }
 
-/// |advantage| of eight keys as doubles (avx2::abs_key_values).
+/// |advantage| of eight keys as doubles: the magnitude bits are |order word| (order_ints),
+/// widened exactly.
 SHUFFLE_R1_AVX512_INLINE __m512d abs_key_values(__m512i key) {
   const __m256i ord = _mm512_maskz_cvtepi64_epi32(all, _mm512_maskz_srli_epi64(all, key, 32));
-  const __m256i bits = _mm256_xor_si256(
-      ord, _mm256_and_si256(_mm256_srai_epi32(ord, 31), _mm256_set1_epi32(0x7FFFFFFF)));
-  return _mm512_maskz_cvtps_pd(
-      all, _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF))));
+  return _mm512_maskz_cvtps_pd(all, _mm256_castsi256_ps(_mm256_abs_epi32(ord)));
 }
 
 /// pair_weight_of's operations on eight pairs of keys (hi, lo), as doubles.
@@ -333,10 +365,13 @@ inline constexpr weight_lanes kWeightLanes{};
 /// row), its weight, when w is given, at w[g M + k] (pair_weight_of's operations). For M <= 4
 /// (the paper's groups of 8 and 16 rows keep 2 and 4) a group's 2M rows are one register after
 /// a transpose, and the 8M weights two permutations: whole-vector stores instead of one
-/// 128-bit store per pair and one scalar store per weight.
-template <pair_weight W>
-SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::int64_t M,
+/// 128-bit store per pair and one scalar store per weight. Fixed: n when the caller knows it at
+/// compile time (the keys are then read at constant positions and can stay in registers), else
+/// 0.
+template <pair_weight W, int Fixed = 0>
+SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n_runtime, std::int64_t M,
                                                 __m512i begin, std::int64_t* out, float* w) {
+  const int n = Fixed != 0 ? Fixed : n_runtime;
   if (M == 0) return;
   if (M <= 4) {
     const int m = static_cast<int>(M);
