@@ -250,7 +250,7 @@ SHUFFLE_R1_AVX512_INLINE __m512i group_keys8(const float* a, int n) {
 }
 
 /// The keys of the rows of a group of n <= 16 rows at a (only rows < n are read), as
-/// group_keys8's, in two registers: k[0] holds rows 0 1 4 5 8 9 12 13, k[1] rows 2 3 6 7 10 11
+/// group_keys8's, in two registers: k0 holds rows 0 1 4 5 8 9 12 13, k1 rows 2 3 6 7 10 11
 /// 14 15 (the interleaves stay within 128-bit lanes; the order of a group's keys does not
 /// matter to the network, since each key carries its row).
 SHUFFLE_R1_AVX512_INLINE void group_keys16(const float* a, int n, __m512i& k0, __m512i& k1) {
