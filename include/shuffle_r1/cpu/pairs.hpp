@@ -391,8 +391,8 @@ SHUFFLE_R1_AVX512 std::int64_t pairs_network_avx512(const float* adv, const host
   std::int64_t g0 = 0;
   if (!L.rows && L.uniform == 8 * H) {
     // Full blocks of groups of exactly 8 H rows (the common case): the group starts are
-    // arithmetic, and the emission reads the sorted keys at compile-time positions, so that they
-    // stay in registers.
+    // arithmetic, and with the constant n the inlined emission reads the sorted keys at
+    // compile-time positions, so that they stay in registers.
     constexpr int N = 8 * H;
     const std::int64_t M = kept(N);
     const __m512i step = _mm512_set1_epi64(8 * N);
@@ -404,8 +404,8 @@ SHUFFLE_R1_AVX512 std::int64_t pairs_network_avx512(const float* adv, const host
         a[g] = adv + (g0 + g) * N;
       __m512i v[N];
       avx512::sort_eight_groups<H>(a, n, v);
-      avx512::emit_eight_groups<W, N>(v, N, M, begin, pairs + 2 * k_out,
-                                      weights ? weights + k_out : nullptr);
+      avx512::emit_eight_groups<W>(v, N, M, begin, pairs + 2 * k_out,
+                                   weights ? weights + k_out : nullptr);
       k_out += 8 * M;
       begin = _mm512_add_epi64(begin, step);
     }

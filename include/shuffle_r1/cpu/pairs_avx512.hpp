@@ -230,6 +230,13 @@ SHUFFLE_R1_AVX512_INLINE __m512i order_ints(__m512i bits) {
                                magnitude);
 }
 
+/// order_ints for 8 lanes.
+SHUFFLE_R1_AVX512_INLINE __m256i order_ints(__m256i bits) {
+  const __m256i magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF));
+  return _mm256_mask_sub_epi32(magnitude, _mm256_movepi32_mask(bits), _mm256_setzero_si256(),
+                               magnitude);
+}
+
 /// Low words of the keys of rows 0..15: 2^32 - 1 - row.
 SHUFFLE_R1_AVX512_INLINE __m512i row_words() {
   return _mm512_setr_epi32(~0, ~1, ~2, ~3, ~4, ~5, ~6, ~7, ~8, ~9, ~10, ~11, ~12, ~13, ~14, ~15);
@@ -239,10 +246,7 @@ SHUFFLE_R1_AVX512_INLINE __m512i row_words() {
 /// (order_ints(a) << 32) | (2^32 - 1 - row), or avx2::no_row_key past the group's end.
 SHUFFLE_R1_AVX512_INLINE __m512i group_keys8(const float* a, int n) {
   const auto valid = static_cast<__mmask8>(n >= 8 ? 0xFF : (1u << n) - 1u);
-  const __m256i bits = _mm256_maskz_loadu_epi32(valid, a);
-  const __m256i magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF));
-  const __m256i ord = _mm256_mask_sub_epi32(magnitude, _mm256_movepi32_mask(bits),
-                                            _mm256_setzero_si256(), magnitude);  // order_ints
+  const __m256i ord = order_ints(_mm256_maskz_loadu_epi32(valid, a));
   const __m512i high = _mm512_maskz_slli_epi64(all, _mm512_maskz_cvtepi32_epi64(all, ord), 32);
   const __m512i low = _mm512_setr_epi64(0xFFFFFFFFll, 0xFFFFFFFEll, 0xFFFFFFFDll, 0xFFFFFFFCll,
                                         0xFFFFFFFBll, 0xFFFFFFFAll, 0xFFFFFFF9ll, 0xFFFFFFF8ll);
@@ -365,13 +369,11 @@ inline constexpr weight_lanes kWeightLanes{};
 /// row), its weight, when w is given, at w[g M + k] (pair_weight_of's operations). For M <= 4
 /// (the paper's groups of 8 and 16 rows keep 2 and 4) a group's 2M rows are one register after
 /// a transpose, and the 8M weights two permutations: whole-vector stores instead of one
-/// 128-bit store per pair and one scalar store per weight. Fixed: n when the caller knows it at
-/// compile time (the keys are then read at constant positions and can stay in registers), else
-/// 0.
-template <pair_weight W, int Fixed = 0>
-SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n_runtime, std::int64_t M,
+/// 128-bit store per pair and one scalar store per weight. (Always inlined: where the caller's
+/// n is a constant, the keys are read at constant positions and stay in registers.)
+template <pair_weight W>
+SHUFFLE_R1_AVX512_INLINE void emit_eight_groups(const __m512i* v, int n, std::int64_t M,
                                                 __m512i begin, std::int64_t* out, float* w) {
-  const int n = Fixed != 0 ? Fixed : n_runtime;
   if (M == 0) return;
   if (M <= 4) {
     const int m = static_cast<int>(M);
