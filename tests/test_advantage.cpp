@@ -494,6 +494,69 @@ TEST_CASE_TEMPLATE("advantage: batch_std refuses a verl singleton whose advantag
     CHECK(x == T(-5));
 }
 
+TEST_CASE(
+    "advantage: constant float groups give +0 whatever eps, and nearly constant ones do not") {
+  // Uniform groups of 8, 16 and 32 floats take the SIMD kernels, which (AVX-512) tell constant
+  // groups by a zero sum of squares and zero their factor instead of testing each group: with
+  // eps = 0 or the smallest subnormal, 1 / (sigma + eps) is 0 or +inf for a constant group, and
+  // its advantages must still be +0 (not NaN), its mean the common value and its std 0. Groups
+  // one float ulp from constant, also among subnormals, keep nonzero advantages.
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  for (const std::int64_t P : {8, 16, 32}) {
+    const std::int64_t G = 24;
+    std::vector<float> r(static_cast<std::size_t>(G * P));
+    std::vector<bool> constant(static_cast<std::size_t>(G));
+    for (std::int64_t g = 0; g < G; ++g) {
+      const float base = g % 3 == 0 ? tiny * static_cast<float>(g) : 1.5f * static_cast<float>(g);
+      constant[static_cast<std::size_t>(g)] = g % 2 == 0;
+      for (std::int64_t i = 0; i < P; ++i)
+        r[static_cast<std::size_t>(g * P + i)] = base;
+      if (g % 2 == 1)  // one row an ulp above the others
+        r[static_cast<std::size_t>(g * P + g % P)] = std::nextafter(base, 1e30f);
+    }
+    for (const double eps : {0.0, std::numeric_limits<double>::denorm_min(), 1e-6}) {
+      for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
+                                       sr::estimator::rloo, sr::estimator::batch_std}) {
+        for (const int ddof : {0, 1}) {
+          CAPTURE(P);
+          CAPTURE(eps);
+          const std::string name(sr::to_string(kind));
+          CAPTURE(name);
+          CAPTURE(ddof);
+          sr::advantage_options o;
+          o.kind = kind;
+          o.ddof = ddof;
+          o.eps = eps;
+          std::vector<float> a(r.size(), -7.0f);
+          std::vector<double> mean(static_cast<std::size_t>(G)), sd(static_cast<std::size_t>(G));
+          const auto s =
+              sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{G, P}, a, o, {mean, sd});
+          CHECK(s.zero_variance_groups == G / 2);
+          std::int64_t wrong = 0;
+          for (std::int64_t g = 0; g < G; ++g) {
+            const auto gi = static_cast<std::size_t>(g);
+            bool all_zero = true;
+            for (std::int64_t i = 0; i < P; ++i) {
+              const float v = a[static_cast<std::size_t>(g * P + i)];
+              all_zero = all_zero && v == 0.0f;
+              if (constant[gi]) wrong += !(v == 0.0f && !std::signbit(v));
+            }
+            if (constant[gi]) {
+              wrong += mean[gi] != static_cast<double>(r[gi * static_cast<std::size_t>(P)]);
+              wrong += sd[gi] != 0.0 || std::signbit(sd[gi]);
+            } else {
+              // (batch_std divides a subnormal group's ulp by the batch's std: that underflows)
+              if (kind != sr::estimator::batch_std || g % 3 != 0) wrong += all_zero;
+              wrong += !(sd[gi] > 0.0);
+            }
+          }
+          CHECK(wrong == 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("advantage: double rewards near 2^-490 that differ keep their spread") {
   // Two rewards an ulp apart near 2^-490 differ by u = 2^-542, whose square underflows to 0:
   // without rescaling, sigma was 0, so with eps = 0 the advantages were 0, and with eps the
@@ -726,8 +789,8 @@ void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator ki
 
 // The scan of one SIMD kernel on 16 uniform groups of P rows: a NaN or an infinity at any row
 // makes the batch non-finite, and a group that differs from its first row at any single row is
-// not constant (the float scan of AVX-512 checks 16 floats per register, masking the lanes a
-// group of 8 does not have).
+// not constant, which the summary of the kernel's normalization counts (AVX-512 finds constant
+// float groups in pass 2 from their sums of squares, the others in the scan).
 template <class K, class T, int P>
 void check_scan_lanes() {
   namespace cpu = sr::detail::cpu;
@@ -758,8 +821,12 @@ void check_scan_lanes() {
     bool finite = false;
     double max_abs = 0;
     (void)cpu::scan_simd_isa<K, T, P>(r.data(), G, scratch, finite, max_abs);
-    const bool constant = (scratch.chunk_zv[0] >> g) & 1u;
-    wrong_constant += constant != (i % P == 0);
+    cpu::norm_plan plan;  // grpo
+    std::vector<T> a(r.size());
+    sr::advantage_summary summary;
+    const sr::detail::host_layout L = sr::detail::to_host_layout(sr::uniform_groups{G, P});
+    (void)cpu::uniform_simd_isa<K, T, P>(r.data(), G, a.data(), plan, {}, L, scratch, summary);
+    wrong_constant += summary.zero_variance_groups != (i % P == 0 ? 1 : 0);
   }
   CHECK(missed == 0);
   CHECK(wrong_constant == 0);

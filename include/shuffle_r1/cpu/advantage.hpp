@@ -61,7 +61,7 @@ struct norm_scratch {
   std::vector<double> partials;  // canonical-sum partials
   // SIMD uniform path: what the validation scan computed per chunk of 64 groups
   std::vector<double> chunk_mu;            // group means, one vector per block (lane order)
-  std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group
+  std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group (not AVX-512 floats)
   std::vector<std::uint8_t> chunk_scaled;  // the chunk needs the portable rescaling path
 
   std::size_t bytes() const noexcept {
@@ -497,15 +497,16 @@ struct norm_simd {
     }
   }
 
+  /// Returns the number of constant groups.
   template <class T, int P, bool Stream>
-  static void normalize(const T* x, T* out, int blocks, const double* mu, std::uint64_t zv,
-                        const norm_plan& plan, double* mean, double* sd) {
+  static int normalize(const T* x, T* out, int blocks, const double* mu, std::uint64_t zv,
+                       const norm_plan& plan, double* mean, double* sd) {
     if constexpr (Wide) {
-      avx512::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof, plan.eps,
-                                            plan.batch_den, mean, sd);
+      return avx512::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof,
+                                                   plan.eps, plan.batch_den, mean, sd);
     } else {
-      avx2::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof, plan.eps,
-                                          plan.batch_den, mean, sd);
+      return avx2::normalize_chunk<T, P, Stream>(x, out, blocks, mu, zv, plan.kind, plan.ddof,
+                                                 plan.eps, plan.batch_den, mean, sd);
     }
   }
 
@@ -573,12 +574,11 @@ inline std::int64_t uniform_simd_isa(const T* x, std::int64_t G, T* out, const n
       double* mean = stats.mean.empty() ? nullptr : stats.mean.data() + g;
       double* sd = stats.std.empty() ? nullptr : stats.std.data() + g;
       const double* mu = s.chunk_mu.data() + g;
-      if (stream) {
-        K::template normalize<T, P, true>(x + g * P, out + g * P, blocks, mu, zv, plan, mean, sd);
-      } else {
-        K::template normalize<T, P, false>(x + g * P, out + g * P, blocks, mu, zv, plan, mean, sd);
-      }
-      summary.zero_variance_groups += popcount64(zv);
+      summary.zero_variance_groups +=
+          stream ? K::template normalize<T, P, true>(x + g * P, out + g * P, blocks, mu, zv, plan,
+                                                     mean, sd)
+                 : K::template normalize<T, P, false>(x + g * P, out + g * P, blocks, mu, zv, plan,
+                                                      mean, sd);
     } else {
       for (std::int64_t h = g; h < end; ++h) {
         const group_result gr = portable_group(x, L, h, out, plan, s);

@@ -20,6 +20,7 @@
 #if SHUFFLE_R1_X86_SIMD
 
 #include <shuffle_r1/detail/advantage_math.hpp>
+#include <shuffle_r1/detail/int_math.hpp>
 #include <shuffle_r1/types.hpp>
 
 #include <cmath>
@@ -170,12 +171,13 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
 /// `blocks` blocks of four consecutive uniform groups of P rows at x with the means mu_in and the
 /// constant groups zero_variance; `est` is the estimator, eps its epsilon, batch_den the batch
 /// denominator of batch_std. Writes advantages to out (non-temporal stores when Stream: out must
-/// then be aligned to 4 values) and, when non-null, the groups' mean and std.
+/// then be aligned to 4 values) and, when non-null, the groups' mean and std. Returns the number
+/// of constant groups.
 template <class T, int P, bool Stream>
-SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
-                                            std::uint64_t zero_variance, estimator est, int ddof,
-                                            double eps, double batch_den, double* mean_out,
-                                            double* std_out) {
+SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
+                                           std::uint64_t zero_variance, estimator est, int ddof,
+                                           double eps, double batch_den, double* mean_out,
+                                           double* std_out) {
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(P == 8 || P == 16 || P == 32, "AVX2 kernel: groups of 8, 16 or 32 rows");
   constexpr int V = P / 4;  // vectors per group
@@ -258,6 +260,7 @@ SHUFFLE_R1_AVX2 inline void normalize_chunk(const T* x, T* out, int blocks, cons
       }
     }
   }
+  return popcount64(zero_variance);
 }
 
 /// Orders non-temporal stores before what follows.

@@ -19,6 +19,7 @@
 #if SHUFFLE_R1_X86_SIMD
 
 #include <shuffle_r1/detail/advantage_math.hpp>
+#include <shuffle_r1/detail/int_math.hpp>
 #include <shuffle_r1/types.hpp>
 
 #include <cmath>
@@ -139,26 +140,32 @@ SHUFFLE_R1_AVX512_INLINE void load_group(const T* x, int g, __m512d (&v)[P / 8])
 
 /// Pass 1 over `blocks` (1..chunk_blocks) blocks of eight uniform groups of P rows at x: the
 /// validation of the rewards (finite) fused with the means, so that a memory-bound batch is
-/// read for validation and for the means at once. Writes the means to mu[0..blocks).
+/// read for validation and for the means at once. Writes the means to mu[0..8 * blocks), block
+/// b's in the lane order of reduce8 (group g of the block at mu[8 * b + kGroupLane[g]]).
+///
+/// Floats: a group's double sum is finite exactly when its rewards are (32 floats cannot
+/// overflow a double), so finiteness is one class test of the eight means per block; and
+/// constant groups are left to normalize_chunk (zero_variance stays 0), which finds them
+/// from their sums of squares. Doubles: every value is tested, and constant groups are found
+/// here (a sum of doubles can overflow, and their squares can underflow).
 template <class T, int P>
 SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double* mu) {
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(P == 8 || P == 16 || P == 32, "AVX-512 kernel: groups of 8, 16 or 32 rows");
   constexpr int V = P / 8;
   norm_chunk_scan res;
-  const __m512d n = _mm512_set1_pd(static_cast<double>(P));
+  const __m512d inv_n = _mm512_set1_pd(1.0 / P);
   const __m512d sign_off = _mm512_castsi512_pd(_mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll));
   const __m512d inf = _mm512_set1_pd(HUGE_VAL);
   __m512d amax = _mm512_setzero_pd();
   __mmask8 tiny = 0, bad = 0;
-  // Floats are checked as floats, 16 per register (the widening is exact, so equality,
-  // finiteness and the largest magnitude are the same as on the doubles, and floats never need
-  // rescaling): half the compares of the double lanes.
+  // Floats: the largest magnitude is taken on the floats, 16 per register (the widening is
+  // exact), and floats never need rescaling.
   constexpr bool as_float = std::is_same_v<T, float>;
   constexpr int VF = P >= 16 ? P / 16 : 1;                    // float registers per group
   constexpr __mmask16 float_lanes = P >= 16 ? 0xFFFF : 0xFF;  // the lanes a register holds
   __m512 amax_f = _mm512_setzero_ps();
-  __mmask16 bad_f = 0;
+  __mmask8 bad_f = 0;
   for (int b = 0; b < blocks; ++b) {
     const T* xb = x + b * block * P;
     __m512d s[block];
@@ -166,17 +173,10 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
       __m512d v[V];
       load_group<T, P>(xb, g, v);
       if constexpr (as_float) {
-        const __m512 first = _mm512_set1_ps(xb[g * P]);
-        __mmask16 equal = float_lanes;
-        for (int k = 0; k < VF; ++k) {
-          const __m512 f = _mm512_maskz_loadu_ps(float_lanes, xb + g * P + 16 * k);
-          equal &= _mm512_cmp_ps_mask(f, first, _CMP_EQ_OQ);
-          const __m512 a = _mm512_castsi512_ps(
-              _mm512_and_si512(_mm512_castps_si512(f), _mm512_set1_epi32(0x7FFFFFFF)));
-          bad_f |= _mm512_cmp_ps_mask(a, _mm512_set1_ps(HUGE_VALF), _CMP_NLT_UQ);
-          amax_f = _mm512_maskz_max_ps(0xFFFF, amax_f, a);
-        }
-        res.zero_variance |= static_cast<std::uint64_t>(equal == float_lanes) << (b * block + g);
+        // largest magnitude: vrangeps 0x0B = max(|a|, |b|) with the sign cleared
+        for (int k = 0; k < VF; ++k)
+          amax_f = _mm512_maskz_range_ps(
+              0xFFFF, amax_f, _mm512_maskz_loadu_ps(float_lanes, xb + g * P + 16 * k), 0x0B);
       } else {
         const __m512d first = _mm512_set1_pd(static_cast<double>(xb[g * P]));
         __mmask8 equal = all8;
@@ -192,7 +192,9 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
       }
       s[g] = fold<V>(v);
     }
-    _mm512_storeu_pd(mu + 8 * b, _mm512_div_pd(reduce8(s), n));
+    const __m512d means = _mm512_mul_pd(reduce8(s), inv_n);  // = sum / n: n is a power of 2
+    if constexpr (as_float) bad_f |= _mm512_fpclass_pd_mask(means, 0x99);  // NaN or +-inf
+    _mm512_storeu_pd(mu + 8 * b, means);
   }
   res.finite = bad == 0 && bad_f == 0;
   if constexpr (as_float) {
@@ -214,57 +216,84 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
   return res;
 }
 
-/// Passes 2 and 3 over a chunk scanned by scan_chunk (means in mu, constant groups in
-/// zero_variance): normalizes `blocks` blocks of eight consecutive uniform groups of P rows
-/// (P = 8, 16 or 32) at x. `est` is the estimator, eps its epsilon, batch_den the batch
-/// denominator of batch_std. Writes advantages to out (with non-temporal stores when Stream:
-/// out must then be aligned to 8 values) and, when non-null, the groups' mean and std.
+/// Passes 2 and 3 over a chunk scanned by scan_chunk (means in mu_in, in its lane order; for
+/// doubles, constant groups in zero_variance): normalizes `blocks` blocks of eight consecutive
+/// uniform groups of P rows (P = 8, 16 or 32) at x. `est` is the estimator, eps its epsilon,
+/// batch_den the batch denominator of batch_std. Writes advantages to out (with non-temporal
+/// stores when Stream: out must then be aligned to 8 values) and, when non-null, the groups'
+/// mean and std. Returns the number of constant groups.
+///
+/// Per-group values are broadcast from memory (a load, not a shuffle), and pass 3 multiplies
+/// the deviations that pass 2 computed and kept in L1: the same operations on the same operands
+/// as the portable kernel, with fewer shuffles and subtractions.
+///
+/// Float constant groups: all rows equal their mean exactly (the sum of P equal floats is exact
+/// in double and P is a power of 2), so their deviations are +0; and no other group has a zero
+/// sum of squares (a nonzero deviation of float data is at least 2^-154, whose square is a
+/// normal double). Their factor is set to 0, which gives the portable kernel's +0 advantages and
+/// its mean (the common value) and std (0) without a test per group.
 template <class T, int P, bool Stream>
-SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
-                                              std::uint64_t zero_variance, estimator est, int ddof,
-                                              double eps, double batch_den, double* mean_out,
-                                              double* std_out) {
+SHUFFLE_R1_AVX512 inline int normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
+                                             std::uint64_t zero_variance, estimator est, int ddof,
+                                             double eps, double batch_den, double* mean_out,
+                                             double* std_out) {
   SHUFFLE_R1_STRICT_FP_BODY
   static_assert(P == 8 || P == 16 || P == 32, "AVX-512 kernel: groups of 8, 16 or 32 rows");
   constexpr int V = P / 8;  // vectors per group
-  __m512d mu[chunk_blocks], den[chunk_blocks], sigma[chunk_blocks];
-  const __m512d n = _mm512_set1_pd(static_cast<double>(P));
-  // Float rewards are converted once, in pass 2, and kept as doubles for pass 3 (8 KB for
-  // P = 16, in L1).
-  constexpr bool convert = std::is_same_v<T, float>;
-  alignas(64) double xd[convert ? norm_chunk_groups * P : 1];
+  constexpr bool is_float = std::is_same_v<T, float>;
+  // The deviations x - mu, from pass 2 to pass 3 (16 KB at most: 64 groups of 32 doubles, or
+  // of 16 floats widened, in L1), and the factors c of pass 3, in reduce8's lane order.
+  alignas(64) double dev[norm_chunk_groups * P];
+  alignas(64) double factor[norm_chunk_groups];
+  __m512d sigma[chunk_blocks];
+  const __m512d inv_n = _mm512_set1_pd(1.0 / P);  // x / n == x * (1 / n): n is a power of 2
+  const bool scaled = est == estimator::grpo || est == estimator::batch_std;
+  // rloo: d * n/(n-1); mean_only: d * 1 (like the portable kernel)
+  const double plain =
+      est == estimator::rloo ? static_cast<double>(P) / static_cast<double>(P - 1) : 1.0;
+  int constant = is_float ? 0 : popcount64(zero_variance);
 
-  // Pass 2: sums of deviations and squares, variance, denominators.
+  // Pass 2: deviations, sums of deviations and squares, variance, factors.
   for (int b = 0; b < blocks; ++b) {
     const T* xb = x + b * block * P;
-    mu[b] = _mm512_loadu_pd(mu_in + 8 * b);
     __m512d sd[block], sq[block];
     for (int g = 0; g < block; ++g) {
       __m512d v[V], q[V];
       load_group<T, P>(xb, g, v);
-      if constexpr (convert)
-        for (int k = 0; k < V; ++k)
-          _mm512_store_pd(xd + (b * block + g) * P + 8 * k, v[k]);
-      const __m512d m = lane_of(mu[b], g);
+      const __m512d m = _mm512_set1_pd(mu_in[8 * b + kGroupLane[g]]);
       for (int k = 0; k < V; ++k) {
         v[k] = _mm512_sub_pd(v[k], m);
         q[k] = _mm512_mul_pd(v[k], v[k]);
+        _mm512_store_pd(dev + (b * block + g) * P + 8 * k, v[k]);
       }
       sd[g] = fold<V>(v);
       sq[g] = fold<V>(q);
     }
     const __m512d sum_d = reduce8(sd), sum_q = reduce8(sq);
     // variance_from_sums: (sum_q - sum_d^2 / n) / (n - ddof), clamped at 0
-    const __m512d num = _mm512_sub_pd(sum_q, _mm512_div_pd(_mm512_mul_pd(sum_d, sum_d), n));
-    __m512d var = _mm512_div_pd(num, _mm512_set1_pd(static_cast<double>(P - ddof)));
+    const __m512d num = _mm512_sub_pd(sum_q, _mm512_mul_pd(_mm512_mul_pd(sum_d, sum_d), inv_n));
+    __m512d var = ddof == 0 ? _mm512_mul_pd(num, inv_n)
+                            : _mm512_div_pd(num, _mm512_set1_pd(static_cast<double>(P - 1)));
     var = _mm512_maskz_max_pd(all8, var, _mm512_setzero_pd());
     sigma[b] = _mm512_maskz_sqrt_pd(all8, var);
-    // inverse_denominator: 1 / den, den = sigma + eps (grpo) or the batch's (batch_std); a
-    // zero den only occurs for constant groups, whose output is zero anyway
-    const __m512d d = est == estimator::grpo ? _mm512_add_pd(sigma[b], _mm512_set1_pd(eps))
-                                             : _mm512_set1_pd(batch_den);
-    const __mmask8 positive = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_GT_OQ);
-    den[b] = _mm512_maskz_div_pd(positive, _mm512_set1_pd(1.0), d);
+    __mmask8 keep = all8;  // lanes whose factor is not forced to 0
+    if constexpr (is_float) {
+      const __mmask8 flat = _mm512_cmp_pd_mask(sum_q, _mm512_setzero_pd(), _CMP_EQ_OQ);
+      constant += popcount64(flat);
+      keep = static_cast<__mmask8>(~flat);
+    }
+    __m512d c = _mm512_set1_pd(plain);
+    if (scaled) {
+      // inverse_denominator: 1 / den, den = sigma + eps (grpo) or the batch's (batch_std); a
+      // zero den only occurs for constant groups, whose output is zero anyway
+      const __m512d d = est == estimator::grpo ? _mm512_add_pd(sigma[b], _mm512_set1_pd(eps))
+                                               : _mm512_set1_pd(batch_den);
+      keep &= _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_GT_OQ);
+      c = _mm512_maskz_div_pd(keep, _mm512_set1_pd(1.0), d);
+    } else {
+      c = _mm512_maskz_mov_pd(keep, c);
+    }
+    _mm512_store_pd(factor + 8 * b, c);
   }
 
   // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
@@ -273,43 +302,32 @@ SHUFFLE_R1_AVX512 inline void normalize_chunk(const T* x, T* out, int blocks, co
     const __m512i order = _mm512_loadu_si512(kGroupLane);
     for (int b = 0; b < blocks; ++b) {
       alignas(64) double m[8], sdv[8];
-      _mm512_store_pd(m, _mm512_maskz_permutexvar_pd(all8, order, mu[b]));
+      _mm512_store_pd(m, _mm512_maskz_permutexvar_pd(all8, order, _mm512_loadu_pd(mu_in + 8 * b)));
       _mm512_store_pd(sdv, _mm512_maskz_permutexvar_pd(all8, order, sigma[b]));
       for (int g = 0; g < block; ++g) {
         const int i = b * block + g;
         const bool zv = (zero_variance >> i) & 1u;
         // zero-variance groups report their common value as mean and 0 as std, like the
-        // portable kernel
+        // portable kernel (float ones have them already: see above)
         if (mean_out) mean_out[i] = zv ? static_cast<double>(x[i * P]) : m[g];
         if (std_out) std_out[i] = zv ? 0.0 : sdv[g];
       }
     }
   }
 
-  // Pass 3: advantages: d * (1 / den) for grpo/batch_std, d * 1 for mean_only, d * n/(n-1) for
-  // rloo, like the portable kernel.
-  const bool scaled = est == estimator::grpo || est == estimator::batch_std;
-  const __m512d f = _mm512_set1_pd(
-      est == estimator::rloo ? static_cast<double>(P) / static_cast<double>(P - 1) : 1.0);
+  // Pass 3: advantages d * c.
   for (int b = 0; b < blocks; ++b) {
-    const T* xb = x + b * block * P;
     T* ob = out + b * block * P;
     for (int g = 0; g < block; ++g) {
-      __m512d v[V];
-      if constexpr (convert) {
-        for (int k = 0; k < V; ++k)
-          v[k] = _mm512_load_pd(xd + (b * block + g) * P + 8 * k);
-      } else {
-        load_group<T, P>(xb, g, v);
-      }
-      const __m512d m = lane_of(mu[b], g), c = scaled ? lane_of(den[b], g) : f;
-      const bool zv = (zero_variance >> (b * block + g)) & 1u;
+      const __m512d c = _mm512_set1_pd(factor[8 * b + kGroupLane[g]]);
+      const bool zv = !is_float && ((zero_variance >> (b * block + g)) & 1u);
       for (int k = 0; k < V; ++k) {
-        const __m512d a = _mm512_mul_pd(_mm512_sub_pd(v[k], m), c);
+        const __m512d a = _mm512_mul_pd(_mm512_load_pd(dev + (b * block + g) * P + 8 * k), c);
         store8<T, Stream>(ob + g * P + 8 * k, zv ? _mm512_setzero_pd() : a);
       }
     }
   }
+  return constant;
 }
 
 /// Orders non-temporal stores before what follows.
