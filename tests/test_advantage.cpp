@@ -740,13 +740,14 @@ namespace {
 // groups of P rows, called directly (the run-time choice only ever runs the widest kernel) and
 // checked bit for bit against portable_group.
 template <class K, class T, int P>
-void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator kind, int ddof) {
+void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator kind, int ddof,
+                       double eps) {
   namespace cpu = sr::detail::cpu;
   const sr::detail::host_layout L = sr::detail::to_host_layout(sr::uniform_groups{G, P});
   cpu::norm_plan plan;
   plan.kind = kind;
   plan.ddof = ddof;
-  plan.eps = sr::advantage_options{}.eps;
+  plan.eps = eps;
   cpu::norm_scratch scratch;
   double max_abs = 0;
   for (T v : r)
@@ -855,9 +856,14 @@ void check_simd_kernels() {
           CAPTURE(P);
           CAPTURE(sr::to_string(kind));
           CAPTURE(ddof);
-          if (P == 8) check_simd_kernel<K, T, 8>(r, G, kind, ddof);
-          if (P == 16) check_simd_kernel<K, T, 16>(r, G, kind, ddof);
-          if (P == 32) check_simd_kernel<K, T, 32>(r, G, kind, ddof);
+          // the default eps, and eps whose inverse is 1 / 0 or overflows for a constant group
+          for (const double eps :
+               {sr::advantage_options{}.eps, 0.0, std::numeric_limits<double>::denorm_min()}) {
+            CAPTURE(eps);
+            if (P == 8) check_simd_kernel<K, T, 8>(r, G, kind, ddof, eps);
+            if (P == 16) check_simd_kernel<K, T, 16>(r, G, kind, ddof, eps);
+            if (P == 32) check_simd_kernel<K, T, 32>(r, G, kind, ddof, eps);
+          }
         }
       }
     }

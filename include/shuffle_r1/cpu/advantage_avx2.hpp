@@ -110,9 +110,10 @@ SHUFFLE_R1_AVX2_INLINE bool all_set(__m256d m) {
 }
 
 /// Pass 1 over `blocks` (1..chunk_blocks) blocks of four uniform groups of P rows at x, like
-/// avx512::scan_chunk: validation (finite), the largest magnitude, constant groups, whether the
-/// chunk needs rescaling (doubles only), and the means (one vector per block, group g of block
-/// b in lane kGroupLane[g], written to mu[4 b .. 4 b + 4)).
+/// avx512::scan_chunk: validation (finite), the largest magnitude, constant groups (doubles
+/// only: float ones are found by normalize_chunk), whether the chunk needs rescaling (doubles
+/// only), and the means (one vector per block, group g of block b in lane kGroupLane[g],
+/// written to mu[4 b .. 4 b + 4)).
 template <class T, int P>
 SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double* mu) {
   SHUFFLE_R1_STRICT_FP_BODY
@@ -132,19 +133,20 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
     for (int g = 0; g < block; ++g) {
       __m256d v[V];
       load_group<T, P>(xb, g, v);
-      const __m256d first = _mm256_set1_pd(static_cast<double>(xb[g * P]));
-      __m256d equal = _mm256_cmp_pd(v[0], first, _CMP_EQ_OQ);
-      for (int k = 0; k < V; ++k) {
-        if (k > 0) equal = _mm256_and_pd(equal, _mm256_cmp_pd(v[k], first, _CMP_EQ_OQ));
-        const __m256d a = _mm256_and_pd(v[k], sign_off);
-        amax = _mm256_max_pd(amax, a);
-        if constexpr (is_double) {
+      for (int k = 0; k < V; ++k)
+        amax = _mm256_max_pd(amax, _mm256_and_pd(v[k], sign_off));
+      if constexpr (is_double) {
+        const __m256d first = _mm256_set1_pd(xb[g * P]);
+        __m256d equal = _mm256_cmp_pd(v[0], first, _CMP_EQ_OQ);
+        for (int k = 0; k < V; ++k) {
+          if (k > 0) equal = _mm256_and_pd(equal, _mm256_cmp_pd(v[k], first, _CMP_EQ_OQ));
+          const __m256d a = _mm256_and_pd(v[k], sign_off);
           bad = _mm256_or_pd(bad, _mm256_cmp_pd(a, inf, _CMP_NLT_UQ));  // infinite or NaN
           tiny = _mm256_or_pd(tiny, _mm256_and_pd(_mm256_cmp_pd(a, small, _CMP_LT_OQ),
                                                   _mm256_cmp_pd(a, zero, _CMP_NEQ_OQ)));
         }
+        res.zero_variance |= static_cast<std::uint64_t>(all_set(equal)) << (b * block + g);
       }
-      res.zero_variance |= static_cast<std::uint64_t>(all_set(equal)) << (b * block + g);
       s[g] = fold<V>(v);
     }
     const __m256d sum = reduce4(s);
@@ -172,7 +174,8 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
 /// constant groups zero_variance; `est` is the estimator, eps its epsilon, batch_den the batch
 /// denominator of batch_std. Writes advantages to out (non-temporal stores when Stream: out must
 /// then be aligned to 4 values) and, when non-null, the groups' mean and std. Returns the number
-/// of constant groups.
+/// of constant groups: for doubles those of zero_variance, for floats those with a zero sum of
+/// squares, whose factor is set to 0 (see avx512::normalize_chunk).
 template <class T, int P, bool Stream>
 SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
                                            std::uint64_t zero_variance, estimator est, int ddof,
@@ -212,6 +215,7 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     sum_q[b] = reduce4(sq);
   }
   const __m256d dof = _mm256_set1_pd(static_cast<double>(P - ddof));
+  int constant = popcount64(zero_variance);  // floats: zero_variance is 0
   for (int b = 0; b < blocks; ++b) {
     // variance_from_sums: (sum_q - sum_d^2 / n) / (n - ddof), clamped at 0
     const __m256d num =
@@ -223,8 +227,14 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     // den only occurs for constant groups, whose output is zero anyway
     const __m256d d =
         est == estimator::grpo ? _mm256_add_pd(sg, _mm256_set1_pd(eps)) : _mm256_set1_pd(batch_den);
-    const __m256d positive = _mm256_cmp_pd(d, zero, _CMP_GT_OQ);
-    _mm256_store_pd(den[b], _mm256_and_pd(positive, _mm256_div_pd(_mm256_set1_pd(1.0), d)));
+    __m256d keep = _mm256_cmp_pd(d, zero, _CMP_GT_OQ);
+    if constexpr (std::is_same_v<T, float>) {
+      // constant float groups: deviations +0, factor 0 (1 / eps can be +inf)
+      const __m256d flat = _mm256_cmp_pd(sum_q[b], zero, _CMP_EQ_OQ);
+      constant += popcount64(static_cast<std::uint64_t>(_mm256_movemask_pd(flat)));
+      keep = _mm256_andnot_pd(flat, keep);
+    }
+    _mm256_store_pd(den[b], _mm256_and_pd(keep, _mm256_div_pd(_mm256_set1_pd(1.0), d)));
   }
 
   // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
@@ -260,7 +270,7 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
       }
     }
   }
-  return popcount64(zero_variance);
+  return constant;
 }
 
 /// Orders non-temporal stores before what follows.
