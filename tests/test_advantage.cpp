@@ -2,6 +2,8 @@
 // numerics at the edges, and every error path.
 #include "support.hpp"
 
+#include <cfenv>
+
 namespace sr = shuffle_r1;
 
 long long allocation_count();  // alloc_counter.cpp
@@ -496,11 +498,12 @@ TEST_CASE_TEMPLATE("advantage: batch_std refuses a verl singleton whose advantag
 
 TEST_CASE(
     "advantage: constant float groups give +0 whatever eps, and nearly constant ones do not") {
-  // Uniform groups of 8, 16 and 32 floats take the SIMD kernels, which (AVX-512) tell constant
-  // groups by a zero sum of squares and zero their factor instead of testing each group: with
-  // eps = 0 or the smallest subnormal, 1 / (sigma + eps) is 0 or +inf for a constant group, and
-  // its advantages must still be +0 (not NaN), its mean the common value and its std 0. Groups
-  // one float ulp from constant, also among subnormals, keep nonzero advantages.
+  // Uniform groups of 8, 16 and 32 floats take the SIMD kernels, which tell constant groups by
+  // a zero sum of squares instead of comparing rows: with eps = 0 or the smallest subnormal,
+  // 1 / (sigma + eps) is 0 or +inf for a constant group, and its advantages must still be +0
+  // (not NaN), also for zeros of both signs and when rounding toward -infinity (where x - x is
+  // -0); its mean is its first row (with its sign) and its std 0. Groups one float ulp from
+  // constant, also among subnormals, keep nonzero advantages.
   const float tiny = std::numeric_limits<float>::denorm_min();
   for (const std::int64_t P : {8, 16, 32}) {
     const std::int64_t G = 24;
@@ -514,46 +517,56 @@ TEST_CASE(
       if (g % 2 == 1)  // one row an ulp above the others
         r[static_cast<std::size_t>(g * P + g % P)] = std::nextafter(base, 1e30f);
     }
-    for (const double eps : {0.0, std::numeric_limits<double>::denorm_min(), 1e-6}) {
-      for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
-                                       sr::estimator::rloo, sr::estimator::batch_std}) {
-        for (const int ddof : {0, 1}) {
-          CAPTURE(P);
-          CAPTURE(eps);
-          const std::string name(sr::to_string(kind));
-          CAPTURE(name);
-          CAPTURE(ddof);
-          sr::advantage_options o;
-          o.kind = kind;
-          o.ddof = ddof;
-          o.eps = eps;
-          std::vector<float> a(r.size(), -7.0f);
-          std::vector<double> mean(static_cast<std::size_t>(G)), sd(static_cast<std::size_t>(G));
-          const auto s =
-              sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{G, P}, a, o, {mean, sd});
-          CHECK(s.zero_variance_groups == G / 2);
-          std::int64_t wrong = 0;
-          for (std::int64_t g = 0; g < G; ++g) {
-            const auto gi = static_cast<std::size_t>(g);
-            bool all_zero = true;
-            for (std::int64_t i = 0; i < P; ++i) {
-              const float v = a[static_cast<std::size_t>(g * P + i)];
-              all_zero = all_zero && v == 0.0f;
-              if (constant[gi]) wrong += !(v == 0.0f && !std::signbit(v));
+    for (std::int64_t i = 0; i < P; i += 3)  // group 0: zeros of both signs, -0 first
+      r[static_cast<std::size_t>(i)] = -0.0f;
+    const int mode = std::fegetround();
+    for (const int rounding : {FE_TONEAREST, FE_DOWNWARD}) {
+      std::fesetround(rounding);  // toward -infinity, x - x is -0
+      CAPTURE(rounding);
+      for (const double eps : {0.0, std::numeric_limits<double>::denorm_min(), 1e-6}) {
+        for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
+                                         sr::estimator::rloo, sr::estimator::batch_std}) {
+          for (const int ddof : {0, 1}) {
+            CAPTURE(P);
+            CAPTURE(eps);
+            const std::string name(sr::to_string(kind));
+            CAPTURE(name);
+            CAPTURE(ddof);
+            sr::advantage_options o;
+            o.kind = kind;
+            o.ddof = ddof;
+            o.eps = eps;
+            std::vector<float> a(r.size(), -7.0f);
+            std::vector<double> mean(static_cast<std::size_t>(G)), sd(static_cast<std::size_t>(G));
+            const auto s =
+                sr::normalize_advantages(sr::cpu, r, sr::uniform_groups{G, P}, a, o, {mean, sd});
+            CHECK(s.zero_variance_groups == G / 2);
+            std::int64_t wrong = 0;
+            for (std::int64_t g = 0; g < G; ++g) {
+              const auto gi = static_cast<std::size_t>(g);
+              bool all_zero = true;
+              for (std::int64_t i = 0; i < P; ++i) {
+                const float v = a[static_cast<std::size_t>(g * P + i)];
+                all_zero = all_zero && v == 0.0f;
+                if (constant[gi]) wrong += !(v == 0.0f && !std::signbit(v));
+              }
+              if (constant[gi]) {
+                const float first = r[gi * static_cast<std::size_t>(P)];
+                wrong += mean[gi] != static_cast<double>(first);
+                wrong += std::signbit(mean[gi]) != std::signbit(first);
+                wrong += sd[gi] != 0.0 || std::signbit(sd[gi]);
+              } else {
+                // (batch_std divides a subnormal group's ulp by the batch's std: that underflows)
+                if (kind != sr::estimator::batch_std || g % 3 != 0) wrong += all_zero;
+                wrong += !(sd[gi] > 0.0);
+              }
             }
-            if (constant[gi]) {
-              wrong += mean[gi] != static_cast<double>(r[gi * static_cast<std::size_t>(P)]);
-              wrong += sd[gi] != 0.0 || std::signbit(sd[gi]);
-            } else {
-              // (batch_std divides a subnormal group's ulp by the batch's std: that underflows)
-              if (kind != sr::estimator::batch_std || g % 3 != 0) wrong += all_zero;
-              wrong += !(sd[gi] > 0.0);
-            }
+            CHECK(wrong == 0);
           }
-          CHECK(wrong == 0);
         }
       }
     }
+    std::fesetround(mode);
   }
 }
 
@@ -759,7 +772,10 @@ void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator ki
   const std::int64_t covered = cpu::scan_simd_isa<K, T, P>(r.data(), G, scratch, finite, scan_max);
   CHECK(covered == G / K::block * K::block);
   CHECK(finite);
-  if (covered == G) CHECK(scan_max == max_abs);
+  double covered_max = 0;  // the largest magnitude among the rows the scan covers
+  for (std::int64_t i = 0; i < covered * P; ++i)
+    covered_max = std::max(covered_max, std::fabs(double(r[static_cast<std::size_t>(i)])));
+  CHECK(scan_max == covered_max);
   if (plan.global.active) return;  // normalize_kernel does not take the SIMD path then
   // one buffer for both outputs (two vectors of the same size set GCC 12's -Wfree-nonheap-object
   // off, falsely)
@@ -771,17 +787,22 @@ void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator ki
   CHECK(cpu::uniform_simd_isa<K, T, P>(r.data(), G, fast, plan, {mean, sd}, L, scratch, summary) ==
         covered);
   std::int64_t zero_var = 0;
+  // bit for bit: ulp_distance does not tell -0 from +0, signbit does
+  const auto same = [](auto a, auto b) {
+    return test::ulp_distance(a, b) == 0 && std::signbit(a) == std::signbit(b);
+  };
   for (std::int64_t g = 0; g < covered; ++g) {
     const auto gr = cpu::portable_group(r.data(), L, g, slow, plan, scratch);
     zero_var += gr.zero_variance;
-    CHECK(test::ulp_distance(gr.mean, mean[g]) == 0);
-    CHECK(test::ulp_distance(gr.std, sd[g]) == 0);
+    CHECK(same(gr.mean, mean[g]));
+    CHECK(same(gr.std, sd[g]));
   }
   CHECK(summary.zero_variance_groups == zero_var);
   for (std::int64_t i = 0; i < covered * P; ++i) {
-    if (test::ulp_distance(fast[i], slow[i]) != 0) {
+    if (!same(fast[i], slow[i])) {
       CAPTURE(i);
       CHECK(fast[i] == slow[i]);
+      CHECK(std::signbit(fast[i]) == std::signbit(slow[i]));
     }
   }
   for (std::int64_t i = covered * P; i < G * P; ++i)
@@ -790,8 +811,8 @@ void check_simd_kernel(const std::vector<T>& r, std::int64_t G, sr::estimator ki
 
 // The scan of one SIMD kernel on 16 uniform groups of P rows: a NaN or an infinity at any row
 // makes the batch non-finite, and a group that differs from its first row at any single row is
-// not constant, which the summary of the kernel's normalization counts (AVX-512 finds constant
-// float groups in pass 2 from their sums of squares, the others in the scan).
+// not constant, which the summary of the kernel's normalization counts (constant float groups
+// are found in pass 2 from their sums of squares, constant double groups in the scan).
 template <class K, class T, int P>
 void check_scan_lanes() {
   namespace cpu = sr::detail::cpu;
@@ -845,6 +866,8 @@ void check_simd_kernels() {
                                                  static_cast<test::reward_kind>((G + P) % 4));
       for (int i = 0; i < P; ++i)
         r[static_cast<std::size_t>(i)] = T(0.9);  // a constant group
+      for (int i = 0; i < P; ++i)  // a constant group of zeros of both signs, -0 first
+        r[static_cast<std::size_t>(P + i)] = i % 3 == 0 ? T(-0.0) : T(0.0);
       if constexpr (std::is_same_v<T, double>)
         if (G > 64)  // a chunk that needs rescaling (back to the scalar kernel)
           for (int i = 0; i < P; ++i)

@@ -61,7 +61,7 @@ struct norm_scratch {
   std::vector<double> partials;  // canonical-sum partials
   // SIMD uniform path: what the validation scan computed per chunk of 64 groups
   std::vector<double> chunk_mu;            // group means, one vector per block (lane order)
-  std::vector<std::uint64_t> chunk_zv;     // constant groups, bit per group (not AVX-512 floats)
+  std::vector<std::uint64_t> chunk_zv;     // constant double groups, bit per group
   std::vector<std::uint8_t> chunk_scaled;  // the chunk needs the portable rescaling path
 
   std::size_t bytes() const noexcept {
@@ -519,10 +519,10 @@ struct norm_simd {
   }
 };
 
-/// The validation scan of the SIMD path, fused with the first pass (means, constant groups) for
-/// the leading full blocks of K::block groups. Returns whether every reward there is finite and
-/// their largest magnitude; s.chunk_* receive the per-chunk results. Returns the number of groups
-/// covered (a multiple of K::block).
+/// The validation scan of the SIMD path, fused with the first pass (means; constant groups of
+/// doubles) for the leading full blocks of K::block groups. Returns whether every reward there
+/// is finite and their largest magnitude; s.chunk_* receive the per-chunk results. Returns the
+/// number of groups covered (a multiple of K::block).
 template <class K, class T, int P>
 inline std::int64_t scan_simd_isa(const T* x, std::int64_t G, norm_scratch& s, bool& finite,
                                   double& max_abs) {

@@ -175,7 +175,7 @@ SHUFFLE_R1_AVX2 inline norm_chunk_scan scan_chunk(const T* x, int blocks, double
 /// denominator of batch_std. Writes advantages to out (non-temporal stores when Stream: out must
 /// then be aligned to 4 values) and, when non-null, the groups' mean and std. Returns the number
 /// of constant groups: for doubles those of zero_variance, for floats those with a zero sum of
-/// squares, whose factor is set to 0 (see avx512::normalize_chunk).
+/// squares (see avx512::normalize_chunk).
 template <class T, int P, bool Stream>
 SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
                                            std::uint64_t zero_variance, estimator est, int ddof,
@@ -215,7 +215,7 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     sum_q[b] = reduce4(sq);
   }
   const __m256d dof = _mm256_set1_pd(static_cast<double>(P - ddof));
-  int constant = popcount64(zero_variance);  // floats: zero_variance is 0
+  std::uint64_t zv = zero_variance;  // constant groups, bit per group (floats: set below)
   for (int b = 0; b < blocks; ++b) {
     // variance_from_sums: (sum_q - sum_d^2 / n) / (n - ddof), clamped at 0
     const __m256d num =
@@ -227,14 +227,16 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     // den only occurs for constant groups, whose output is zero anyway
     const __m256d d =
         est == estimator::grpo ? _mm256_add_pd(sg, _mm256_set1_pd(eps)) : _mm256_set1_pd(batch_den);
-    __m256d keep = _mm256_cmp_pd(d, zero, _CMP_GT_OQ);
+    const __m256d positive = _mm256_cmp_pd(d, zero, _CMP_GT_OQ);
+    _mm256_store_pd(den[b], _mm256_and_pd(positive, _mm256_div_pd(_mm256_set1_pd(1.0), d)));
     if constexpr (std::is_same_v<T, float>) {
-      // constant float groups: deviations +0, factor 0 (1 / eps can be +inf)
-      const __m256d flat = _mm256_cmp_pd(sum_q[b], zero, _CMP_EQ_OQ);
-      constant += popcount64(static_cast<std::uint64_t>(_mm256_movemask_pd(flat)));
-      keep = _mm256_andnot_pd(flat, keep);
+      // constant float groups: a zero sum of squares (see avx512::normalize_chunk); lanes hold
+      // groups 0 2 1 3, so bits 1 and 2 swap into group order
+      const auto m =
+          static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(sum_q[b], zero, _CMP_EQ_OQ)));
+      const std::uint64_t flat = (m & 9u) | ((m & 2u) << 1) | ((m & 4u) >> 1);
+      zv |= flat << (b * block);
     }
-    _mm256_store_pd(den[b], _mm256_and_pd(keep, _mm256_div_pd(_mm256_set1_pd(1.0), d)));
   }
 
   // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
@@ -243,12 +245,12 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     for (int b = 0; b < blocks; ++b) {
       for (int g = 0; g < block; ++g) {
         const int i = b * block + g;
-        const bool zv = (zero_variance >> i) & 1u;
-        // zero-variance groups report their common value as mean and 0 as std, like the
+        const bool constant = (zv >> i) & 1u;
+        // zero-variance groups report their first row as mean and 0 as std, like the
         // portable kernel
         if (mean_out)
-          mean_out[i] = zv ? static_cast<double>(x[i * P]) : mu_in[block * b + kGroupLane[g]];
-        if (std_out) std_out[i] = zv ? 0.0 : sigma[b][kGroupLane[g]];
+          mean_out[i] = constant ? static_cast<double>(x[i * P]) : mu_in[block * b + kGroupLane[g]];
+        if (std_out) std_out[i] = constant ? 0.0 : sigma[b][kGroupLane[g]];
       }
     }
   }
@@ -263,14 +265,14 @@ SHUFFLE_R1_AVX2 inline int normalize_chunk(const T* x, T* out, int blocks, const
     for (int g = 0; g < block; ++g) {
       const double* d = dev + (b * block + g) * P;
       const __m256d c = scaled ? lane_of(den[b], g) : f;
-      const bool zv = (zero_variance >> (b * block + g)) & 1u;
+      const bool constant = (zv >> (b * block + g)) & 1u;
       for (int k = 0; k < V; ++k) {
         const __m256d a = _mm256_mul_pd(_mm256_load_pd(d + 4 * k), c);
-        store4<T, Stream>(ob + g * P + 4 * k, zv ? zero : a);
+        store4<T, Stream>(ob + g * P + 4 * k, constant ? zero : a);
       }
     }
   }
-  return constant;
+  return popcount64(zv);
 }
 
 /// Orders non-temporal stores before what follows.

@@ -32,8 +32,9 @@ namespace shuffle_r1::detail::cpu {
 /// in L1 across its passes, and its constant groups fit one 64-bit mask.
 inline constexpr int norm_chunk_groups = 64;
 
-/// What the validation scan of a chunk learns: finiteness, the largest magnitude, constant groups,
-/// whether a group needs rescaling (doubles only).
+/// What the validation scan of a chunk learns: finiteness, the largest magnitude, and for doubles
+/// only the constant groups and whether a group needs rescaling (the normalize pass finds
+/// constant float groups, and floats never need rescaling).
 struct norm_chunk_scan {
   std::uint64_t zero_variance = 0;  // bit: group index within the chunk
   bool finite = true;
@@ -227,11 +228,12 @@ SHUFFLE_R1_AVX512 inline norm_chunk_scan scan_chunk(const T* x, int blocks, doub
 /// the deviations that pass 2 computed and kept in L1: the same operations on the same operands
 /// as the portable kernel, with fewer shuffles and subtractions.
 ///
-/// Float constant groups: all rows equal their mean exactly (the sum of P equal floats is exact
-/// in double and P is a power of 2), so their deviations are +0; and no other group has a zero
-/// sum of squares (a nonzero deviation of float data is at least 2^-154, whose square is a
-/// normal double). Their factor is set to 0, which gives the portable kernel's +0 advantages and
-/// its mean (the common value) and std (0) without a test per group.
+/// Float constant groups are found here: a group is constant exactly when its sum of squared
+/// deviations is zero (docs/design.md: the sum of P equal floats is exact in double and P is a
+/// power of 2, so their deviations are zeros; a nonzero deviation of float data is at least
+/// 2^-154, whose square is a normal double). Like the doubles' constant groups they then get
+/// +0 advantages (a zero-masked multiply, so +0 whatever the signs of zero rows or the
+/// rounding mode), their first row as mean and 0 as std, as in the portable kernel.
 template <class T, int P, bool Stream>
 SHUFFLE_R1_AVX512 inline int normalize_chunk(const T* x, T* out, int blocks, const double* mu_in,
                                              std::uint64_t zero_variance, estimator est, int ddof,
@@ -251,7 +253,8 @@ SHUFFLE_R1_AVX512 inline int normalize_chunk(const T* x, T* out, int blocks, con
   // rloo: d * n/(n-1); mean_only: d * 1 (like the portable kernel)
   const double plain =
       est == estimator::rloo ? static_cast<double>(P) / static_cast<double>(P - 1) : 1.0;
-  int constant = is_float ? 0 : popcount64(zero_variance);
+  std::uint64_t zv = zero_variance;  // constant groups, bit per group (floats: set below)
+  const __m512i order = _mm512_loadu_si512(kGroupLane);  // lane order -> group order
 
   // Pass 2: deviations, sums of deviations and squares, variance, factors.
   for (int b = 0; b < blocks; ++b) {
@@ -276,22 +279,21 @@ SHUFFLE_R1_AVX512 inline int normalize_chunk(const T* x, T* out, int blocks, con
                             : _mm512_div_pd(num, _mm512_set1_pd(static_cast<double>(P - 1)));
     var = _mm512_maskz_max_pd(all8, var, _mm512_setzero_pd());
     sigma[b] = _mm512_maskz_sqrt_pd(all8, var);
-    __mmask8 keep = all8;  // lanes whose factor is not forced to 0
     if constexpr (is_float) {
-      const __mmask8 flat = _mm512_cmp_pd_mask(sum_q, _mm512_setzero_pd(), _CMP_EQ_OQ);
-      constant += popcount64(flat);
-      keep = static_cast<__mmask8>(~flat);
+      // zero sums of squares, in group order
+      const __mmask8 flat = _mm512_cmp_pd_mask(_mm512_maskz_permutexvar_pd(all8, order, sum_q),
+                                               _mm512_setzero_pd(), _CMP_EQ_OQ);
+      zv |= static_cast<std::uint64_t>(flat) << (b * block);
     }
     __m512d c = _mm512_set1_pd(plain);
     if (scaled) {
       // inverse_denominator: 1 / den, den = sigma + eps (grpo) or the batch's (batch_std); a
-      // zero den only occurs for constant groups, whose output is zero anyway
+      // zero den only occurs for constant groups, whose output is zero anyway (and a tiny one,
+      // whose inverse overflows, too: pass 3 does not multiply constant groups)
       const __m512d d = est == estimator::grpo ? _mm512_add_pd(sigma[b], _mm512_set1_pd(eps))
                                                : _mm512_set1_pd(batch_den);
-      keep &= _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_GT_OQ);
-      c = _mm512_maskz_div_pd(keep, _mm512_set1_pd(1.0), d);
-    } else {
-      c = _mm512_maskz_mov_pd(keep, c);
+      const __mmask8 positive = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_GT_OQ);
+      c = _mm512_maskz_div_pd(positive, _mm512_set1_pd(1.0), d);
     }
     _mm512_store_pd(factor + 8 * b, c);
   }
@@ -299,35 +301,34 @@ SHUFFLE_R1_AVX512 inline int normalize_chunk(const T* x, T* out, int blocks, con
   // Statistics before pass 3: with out == x (in place), pass 3 overwrites the rewards that a
   // zero-variance group reports as its mean.
   if (mean_out || std_out) {
-    const __m512i order = _mm512_loadu_si512(kGroupLane);
     for (int b = 0; b < blocks; ++b) {
       alignas(64) double m[8], sdv[8];
       _mm512_store_pd(m, _mm512_maskz_permutexvar_pd(all8, order, _mm512_loadu_pd(mu_in + 8 * b)));
       _mm512_store_pd(sdv, _mm512_maskz_permutexvar_pd(all8, order, sigma[b]));
       for (int g = 0; g < block; ++g) {
         const int i = b * block + g;
-        const bool zv = (zero_variance >> i) & 1u;
-        // zero-variance groups report their common value as mean and 0 as std, like the
-        // portable kernel (float ones have them already: see above)
-        if (mean_out) mean_out[i] = zv ? static_cast<double>(x[i * P]) : m[g];
-        if (std_out) std_out[i] = zv ? 0.0 : sdv[g];
+        const bool constant = (zv >> i) & 1u;
+        // zero-variance groups report their first row as mean and 0 as std, like the
+        // portable kernel
+        if (mean_out) mean_out[i] = constant ? static_cast<double>(x[i * P]) : m[g];
+        if (std_out) std_out[i] = constant ? 0.0 : sdv[g];
       }
     }
   }
 
-  // Pass 3: advantages d * c.
+  // Pass 3: advantages d * c; +0 for constant groups (their lanes are not multiplied).
   for (int b = 0; b < blocks; ++b) {
     T* ob = out + b * block * P;
     for (int g = 0; g < block; ++g) {
       const __m512d c = _mm512_set1_pd(factor[8 * b + kGroupLane[g]]);
-      const bool zv = !is_float && ((zero_variance >> (b * block + g)) & 1u);
-      for (int k = 0; k < V; ++k) {
-        const __m512d a = _mm512_mul_pd(_mm512_load_pd(dev + (b * block + g) * P + 8 * k), c);
-        store8<T, Stream>(ob + g * P + 8 * k, zv ? _mm512_setzero_pd() : a);
-      }
+      const auto live = static_cast<__mmask8>(((zv >> (b * block + g)) & 1u) - 1u);
+      for (int k = 0; k < V; ++k)
+        store8<T, Stream>(
+            ob + g * P + 8 * k,
+            _mm512_maskz_mul_pd(live, _mm512_load_pd(dev + (b * block + g) * P + 8 * k), c));
     }
   }
-  return constant;
+  return popcount64(zv);
 }
 
 /// Orders non-temporal stores before what follows.
