@@ -879,14 +879,22 @@ void check_simd_kernels() {
           CAPTURE(P);
           CAPTURE(sr::to_string(kind));
           CAPTURE(ddof);
-          // the default eps, and eps whose inverse is 1 / 0 or overflows for a constant group
-          for (const double eps :
-               {sr::advantage_options{}.eps, 0.0, std::numeric_limits<double>::denorm_min()}) {
-            CAPTURE(eps);
-            if (P == 8) check_simd_kernel<K, T, 8>(r, G, kind, ddof, eps);
-            if (P == 16) check_simd_kernel<K, T, 16>(r, G, kind, ddof, eps);
-            if (P == 32) check_simd_kernel<K, T, 32>(r, G, kind, ddof, eps);
+          // the default eps, and eps whose inverse is 1 / 0 or overflows for a constant group;
+          // rounding to nearest and toward -infinity (where x - x is -0, and every rounding of
+          // the kernels must still be the portable kernel's)
+          const int mode = std::fegetround();
+          for (const int rounding : {FE_TONEAREST, FE_DOWNWARD}) {
+            std::fesetround(rounding);
+            CAPTURE(rounding);
+            for (const double eps :
+                 {sr::advantage_options{}.eps, 0.0, std::numeric_limits<double>::denorm_min()}) {
+              CAPTURE(eps);
+              if (P == 8) check_simd_kernel<K, T, 8>(r, G, kind, ddof, eps);
+              if (P == 16) check_simd_kernel<K, T, 16>(r, G, kind, ddof, eps);
+              if (P == 32) check_simd_kernel<K, T, 32>(r, G, kind, ddof, eps);
+            }
           }
+          std::fesetround(mode);
         }
       }
     }
