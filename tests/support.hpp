@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cfenv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -207,6 +208,29 @@ long long ulp_distance(T a, T b) {
   if (ia < 0) ia = std::numeric_limits<I>::min() - ia;
   if (ib < 0) ib = std::numeric_limits<I>::min() - ib;
   return static_cast<long long>(ia > ib ? ia - ib : ib - ia);
+}
+
+/// Sets the floating-point rounding mode for its lifetime and restores the caller's after, also
+/// when a check throws.
+class rounding_mode {
+ public:
+  explicit rounding_mode(int mode) : saved_(std::fegetround()) { std::fesetround(mode); }
+  ~rounding_mode() { std::fesetround(saved_); }
+  rounding_mode(const rounding_mode&) = delete;
+  rounding_mode& operator=(const rounding_mode&) = delete;
+
+ private:
+  int saved_;
+};
+
+/// Runs f(mode) rounding to nearest, then toward -infinity (where x - x and -0 + 0 are -0): the
+/// kernels must round as the portable code does in both.
+template <class F>
+void for_each_rounding(F&& f) {
+  for (const int mode : {FE_TONEAREST, FE_DOWNWARD}) {
+    const rounding_mode guard(mode);
+    f(mode);
+  }
 }
 
 }  // namespace test

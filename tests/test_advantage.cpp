@@ -2,8 +2,6 @@
 // numerics at the edges, and every error path.
 #include "support.hpp"
 
-#include <cfenv>
-
 namespace sr = shuffle_r1;
 
 long long allocation_count();  // alloc_counter.cpp
@@ -519,9 +517,7 @@ TEST_CASE(
     }
     for (std::int64_t i = 0; i < P; i += 3)  // group 0: zeros of both signs, -0 first
       r[static_cast<std::size_t>(i)] = -0.0f;
-    const int mode = std::fegetround();
-    for (const int rounding : {FE_TONEAREST, FE_DOWNWARD}) {
-      std::fesetround(rounding);  // toward -infinity, x - x is -0
+    test::for_each_rounding([&](const int rounding) {
       CAPTURE(rounding);
       for (const double eps : {0.0, std::numeric_limits<double>::denorm_min(), 1e-6}) {
         for (const sr::estimator kind : {sr::estimator::grpo, sr::estimator::mean_only,
@@ -565,8 +561,7 @@ TEST_CASE(
           }
         }
       }
-    }
-    std::fesetround(mode);
+    });
   }
 }
 
@@ -880,11 +875,8 @@ void check_simd_kernels() {
           CAPTURE(sr::to_string(kind));
           CAPTURE(ddof);
           // the default eps, and eps whose inverse is 1 / 0 or overflows for a constant group;
-          // rounding to nearest and toward -infinity (where x - x is -0, and every rounding of
-          // the kernels must still be the portable kernel's)
-          const int mode = std::fegetround();
-          for (const int rounding : {FE_TONEAREST, FE_DOWNWARD}) {
-            std::fesetround(rounding);
+          // both rounding modes
+          test::for_each_rounding([&](const int rounding) {
             CAPTURE(rounding);
             for (const double eps :
                  {sr::advantage_options{}.eps, 0.0, std::numeric_limits<double>::denorm_min()}) {
@@ -893,8 +885,7 @@ void check_simd_kernels() {
               if (P == 16) check_simd_kernel<K, T, 16>(r, G, kind, ddof, eps);
               if (P == 32) check_simd_kernel<K, T, 32>(r, G, kind, ddof, eps);
             }
-          }
-          std::fesetround(mode);
+          });
         }
       }
     }

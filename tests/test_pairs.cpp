@@ -510,13 +510,14 @@ TEST_CASE("pairs: signed zeros, subnormals and extreme values order as in the po
     CHECK(std::vector<std::int64_t>(p1.begin(), p1.begin() + 2 * k1) ==
           test::reference_pairs(a, off, o.keep_ratio, true));
     // Rounding toward -infinity (where -0 + 0 is -0) changes no pair: the kernels compare.
-    const int mode = std::fegetround();
-    std::fesetround(FE_DOWNWARD);
     std::vector<std::int64_t> p3(p1.size(), -1);
     std::vector<float> w3(w1.size(), -1.0f), w4 = w3;
-    const auto k3 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p3.data(), w3.data(), s1, true);
-    (void)sr::detail::cpu::pairs_kernel(a.data(), L, o, p2.data(), w4.data(), s2, false);
-    std::fesetround(mode);
+    std::int64_t k3 = 0;
+    {
+      const test::rounding_mode downward(FE_DOWNWARD);
+      k3 = sr::detail::cpu::pairs_kernel(a.data(), L, o, p3.data(), w3.data(), s1, true);
+      (void)sr::detail::cpu::pairs_kernel(a.data(), L, o, p2.data(), w4.data(), s2, false);
+    }
     CHECK(k3 == k1);
     CHECK(p3 == p1);
     CHECK(p2 == p1);
